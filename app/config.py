@@ -1,0 +1,317 @@
+"""All settings in one place, read from the environment and an optional `.env` file.
+
+Every field maps to one environment variable (the upper-cased field name, except the
+Foundry Local pair, which keep the names the Foundry Local docs use). An invalid value
+stops start-up with a single line naming the variable, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RoutingPolicy(StrEnum):
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+    )
+
+    # --- LLM endpoint -------------------------------------------------------------
+    endpoint: str = Field(
+        "http://localhost:5273/v1",
+        validation_alias=_env("FOUNDRY_LOCAL_ENDPOINT"),
+        description="OpenAI-compatible base URL (Foundry Local, llama.cpp, Ollama, vLLM…).",
+    )
+    api_key: str = Field(
+        "not-needed",
+        validation_alias=_env("FOUNDRY_LOCAL_API_KEY"),
+        description="API key sent as a Bearer token; local servers ignore it.",
+    )
+    draft_model: str = Field(
+        "phi-4-mini",
+        validation_alias=_env("DRAFT_MODEL"),
+        description="Small model that drafts every answer (alias or full model ID).",
+    )
+    escalation_model: str = Field(
+        "gpt-oss-20b",
+        validation_alias=_env("ESCALATION_MODEL"),
+        description="Large model used when the draft is weak (alias or full model ID).",
+    )
+    connect_timeout_s: PositiveFloat = Field(
+        5.0,
+        validation_alias=_env("CONNECT_TIMEOUT_S"),
+        description="Seconds to wait for the TCP connection to the endpoint.",
+    )
+    read_timeout_s: PositiveFloat = Field(
+        120.0,
+        validation_alias=_env("READ_TIMEOUT_S"),
+        description="Seconds to wait between streamed bytes before giving up.",
+    )
+    temperature: Annotated[float, Field(ge=0, le=2)] = Field(
+        0.2, validation_alias=_env("TEMPERATURE"), description="Sampling temperature."
+    )
+    max_answer_tokens: Annotated[int, Field(ge=16, le=32768)] = Field(
+        768,
+        validation_alias=_env("MAX_ANSWER_TOKENS"),
+        description="Upper bound on tokens generated per answer.",
+    )
+    context_token_budget: Annotated[int, Field(ge=256, le=1_000_000)] = Field(
+        3000,
+        validation_alias=_env("CONTEXT_TOKEN_BUDGET"),
+        description="Prompt token budget (system + history + context + question).",
+    )
+    history_turns: Annotated[int, Field(ge=0, le=50)] = Field(
+        3,
+        validation_alias=_env("HISTORY_TURNS"),
+        description="Previous question/answer pairs included for follow-ups.",
+    )
+    rewrite_followups: bool = Field(
+        True,
+        validation_alias=_env("REWRITE_FOLLOWUPS"),
+        description="Rewrite follow-up questions into standalone ones before retrieval.",
+    )
+
+    # --- Retrieval ----------------------------------------------------------------
+    knowledge_dir: Path = Field(
+        Path("knowledge"),
+        validation_alias=_env("KNOWLEDGE_DIR"),
+        description="Folder of shared documents indexed at start-up.",
+    )
+    index_dir: Path | None = Field(
+        None,
+        validation_alias=_env("INDEX_DIR"),
+        description="Index cache folder (default: KNOWLEDGE_DIR/.index).",
+    )
+    upload_dir: Path = Field(
+        Path("data/uploads"),
+        validation_alias=_env("UPLOAD_DIR"),
+        description="Durable per-chat storage for files uploaded in the chat.",
+    )
+    chunk_tokens: Annotated[int, Field(ge=32, le=8192)] = Field(
+        300, validation_alias=_env("CHUNK_TOKENS"), description="Target chunk size in tokens."
+    )
+    chunk_overlap: Annotated[int, Field(ge=0, le=4096)] = Field(
+        45,
+        validation_alias=_env("CHUNK_OVERLAP"),
+        description="Tokens shared between consecutive chunks (must be < CHUNK_TOKENS).",
+    )
+    top_k: Annotated[int, Field(ge=1, le=50)] = Field(
+        5, validation_alias=_env("TOP_K"), description="Chunks retrieved per question."
+    )
+    bm25_k1: Annotated[float, Field(ge=0, le=10)] = Field(
+        1.2, validation_alias=_env("BM25_K1"), description="BM25 term-frequency saturation."
+    )
+    bm25_b: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.75, validation_alias=_env("BM25_B"), description="BM25 length normalisation."
+    )
+    bm25_epsilon: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.25,
+        validation_alias=_env("BM25_EPSILON"),
+        description="Floor for negative IDF, as a fraction of the mean IDF (rank-bm25).",
+    )
+
+    # --- Routing ------------------------------------------------------------------
+    routing_policy: RoutingPolicy = Field(
+        RoutingPolicy.AUTO,
+        validation_alias=_env("ROUTING_POLICY"),
+        description="auto: escalate on low confidence; always; never.",
+    )
+    min_draft_tokens: Annotated[int, Field(ge=0, le=4096)] = Field(
+        12,
+        validation_alias=_env("MIN_DRAFT_TOKENS"),
+        description="Drafts shorter than this count as 'short'.",
+    )
+    escalate_below: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.55,
+        validation_alias=_env("ESCALATE_BELOW"),
+        description="Escalate when the draft's confidence is below this value (0–1).",
+    )
+    min_retrieval_score: NonNegFloat = Field(
+        0.5,
+        validation_alias=_env("MIN_RETRIEVAL_SCORE"),
+        description="Top BM25 score under which retrieval counts as 'nothing relevant'.",
+    )
+    show_draft_hint: bool = Field(
+        True,
+        validation_alias=_env("SHOW_DRAFT_HINT"),
+        description="Show the escalation model the draft as a hint.",
+    )
+    draft_price_in_per_1k: NonNegFloat = Field(
+        0.0,
+        validation_alias=_env("DRAFT_PRICE_IN_PER_1K"),
+        description="Emulated $ per 1k input tokens, draft model.",
+    )
+    draft_price_out_per_1k: NonNegFloat = Field(
+        0.0,
+        validation_alias=_env("DRAFT_PRICE_OUT_PER_1K"),
+        description="Emulated $ per 1k output tokens, draft model.",
+    )
+    escalation_price_in_per_1k: NonNegFloat = Field(
+        0.0,
+        validation_alias=_env("ESCALATION_PRICE_IN_PER_1K"),
+        description="Emulated $ per 1k input tokens, escalation model.",
+    )
+    escalation_price_out_per_1k: NonNegFloat = Field(
+        0.0,
+        validation_alias=_env("ESCALATION_PRICE_OUT_PER_1K"),
+        description="Emulated $ per 1k output tokens, escalation model.",
+    )
+
+    # --- Uploads ------------------------------------------------------------------
+    max_upload_mb: Annotated[float, Field(gt=0, le=1024)] = Field(
+        20.0, validation_alias=_env("MAX_UPLOAD_MB"), description="Largest accepted file, in MB."
+    )
+    allowed_upload_types: str = Field(
+        ".md,.txt,.pdf,.docx,.html,.htm",
+        validation_alias=_env("ALLOWED_UPLOAD_TYPES"),
+        description="Comma-separated file extensions accepted for upload and indexing.",
+    )
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_http(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if not v.startswith(("http://", "https://")) or len(v) < 10:
+            raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:5273/v1")
+        return v
+
+    @field_validator("allowed_upload_types")
+    @classmethod
+    def _extensions(cls, v: str) -> str:
+        exts = [e.strip().lower() for e in v.split(",") if e.strip()]
+        known = {".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm"}
+        bad = [e for e in exts if e not in known]
+        if not exts or bad:
+            raise ValueError(f"must be a comma-separated subset of {', '.join(sorted(known))}")
+        return ",".join(exts)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError(
+                f"CHUNK_OVERLAP={self.chunk_overlap} must be smaller than "
+                f"CHUNK_TOKENS={self.chunk_tokens}"
+            )
+        return self
+
+    # --- Derived values (not settings) --------------------------------------------
+    @property
+    def upload_extensions(self) -> frozenset[str]:
+        return frozenset(self.allowed_upload_types.split(","))
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        return self.index_dir if self.index_dir is not None else self.knowledge_dir / ".index"
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets `field`."""
+    alias = Settings.model_fields[field].validation_alias
+    assert isinstance(alias, AliasChoices)
+    return str(alias.choices[0])
+
+
+class SettingsError(SystemExit):
+    """Raised with a one-line, human-readable message; exits with status 2."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _variable_for(loc: str) -> str | None:
+    """pydantic reports the alias it read (any case) or the field name."""
+    for name in Settings.model_fields:
+        var = env_name(name)
+        if loc.lower() in (name, var.lower()):
+            return var
+    return None
+
+
+def describe_error(err: ValidationError) -> str:
+    """Turn pydantic's report into one line per invalid variable (usually one)."""
+    lines = []
+    for e in err.errors():
+        loc = e.get("loc") or ()
+        variable = _variable_for(str(loc[0])) if loc else None
+        msg = str(e.get("msg", "invalid value")).removeprefix("Value error, ")
+        if variable:
+            lines.append(f"Invalid setting {variable}={e.get('input')!r}: {msg}.")
+        else:
+            lines.append(f"Invalid setting: {msg}.")
+    return " ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; on an invalid value raise SettingsError with one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        raise SettingsError(describe_error(err)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting: feeds the README and `--list`."""
+    rows = []
+    for name, f in Settings.model_fields.items():
+        default = f.default
+        shown = default.value if isinstance(default, StrEnum) else default
+        rows.append((env_name(name), "" if shown is None else str(shown), f.description or ""))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m app.config` validates the current environment; `--list` prints every setting."""
+    args = sys.argv[1:] if argv is None else argv
+    if "--list" in args:
+        for var, default, meaning in settings_table():
+            print(f"| `{var}` | `{default}` | {meaning} |")
+        return 0
+    try:
+        s = load_settings()
+    except SettingsError as e:
+        print(e.message, file=sys.stderr)
+        return 2
+    for name in Settings.model_fields:
+        print(f"{env_name(name)}={getattr(s, name)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
