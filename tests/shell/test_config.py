@@ -81,7 +81,7 @@ def test_cli_check_prints_one_line_and_no_traceback(tmp_path):
 def test_every_setting_is_documented_in_readme_and_env_example():
     readme = (ROOT / "README.md").read_text()
     example = (ROOT / ".env.example").read_text()
-    for var, default, meaning in settings_table():
+    for var, _default, meaning in settings_table():
         assert meaning, f"{var} has no description"
         assert f"`{var}`" in readme, f"{var} missing from README"
         assert f"{var}=" in example, f"{var} missing from .env.example"
