@@ -9,6 +9,7 @@ from app.llm.errors import (
     LLMTimeout,
     ModelNotAvailable,
 )
+from app.llm.gateway import LLMGateway
 from app.llm.types import Completion, Timing, TokenEvent
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "ContextTooLong",
     "EndpointUnreachable",
     "LLMError",
+    "LLMGateway",
     "LLMServerError",
     "LLMTimeout",
     "ModelNotAvailable",

@@ -60,14 +60,14 @@ class ContextTooLong(LLMError):
 
 
 class LLMServerError(LLMError):
-    def __init__(self, status: int, server_text: str, model: str = "") -> None:
-        self.status = status
+    def __init__(self, status: int | None, server_text: str, model: str = "") -> None:
+        self.status = status  # None when the failure was not an HTTP status (e.g. a cut stream)
         self.server_text = server_text
         self.model = model
         about = f" for model '{model}'" if model else ""
+        code = f" (HTTP {status})" if status is not None else ""
         super().__init__(
-            f"The language model server returned an error (HTTP {status}){about}: "
-            f"{_clip(server_text)}"
+            f"The language model server returned an error{code}{about}: {_clip(server_text)}"
         )
 
 

@@ -1,0 +1,445 @@
+"""One async client for an OpenAI-compatible server (Foundry Local, llama.cpp, Ollama, vLLM…).
+
+`LLMGateway.stream()` yields `TokenEvent`s as text arrives and then exactly one `Completion`.
+Failures before the first token raise an `LLMError` subclass with a message for staff; a
+stream that breaks after output has started ends with a `Completion` marked `incomplete`
+that keeps the partial text, because half an answer with a warning beats none.
+
+Servers differ in what they accept, so the gateway learns per endpoint (one gateway per
+endpoint) and remembers:
+- `stream_options={"include_usage": true}`: some servers reject the field; then it is
+  dropped and token counts come from the project's tokenizer;
+- `logprobs=true`: some servers reject it (dropped), others accept it and send null
+  (Foundry Local), which simply gives `logprobs=None`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import openai
+from openai import AsyncOpenAI
+
+from app.config import Settings
+from app.llm.errors import (
+    ContextTooLong,
+    EndpointUnreachable,
+    LLMError,
+    LLMServerError,
+    LLMTimeout,
+    ModelNotAvailable,
+)
+from app.llm.models import match_model
+from app.llm.thinking import ThinkSplitter
+from app.llm.types import Completion, Timing, TokenEvent, TokenKind
+from app.tokens import count_tokens
+
+# Chat templates add a few tokens per message around the content; the usual estimate.
+_TOKENS_PER_MESSAGE = 3
+_TOKENS_PER_REPLY = 3
+
+_CONTEXT_TOO_LONG = re.compile(
+    r"context[ _-]?(length|window|size)|maximum context|too many tokens|prompt is too long"
+    r"|exceed\w*\b.{0,40}\b(context|tokens?)\b|context_length_exceeded",
+    re.IGNORECASE | re.DOTALL,
+)
+_MODEL_UNKNOWN = re.compile(
+    r"model.{0,80}(not found|does not exist|not loaded|unknown|not available|no such)"
+    r"|(unknown|invalid) model|model_not_found",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+@dataclass
+class EndpointCapabilities:
+    """What this endpoint has been seen to accept; None means not yet known."""
+
+    stream_options: bool | None = None
+    logprobs: bool | None = None
+    refused: list[str] = field(default_factory=list)  # parameters dropped, for diagnostics
+
+
+class _ModelUnknown(Exception):
+    def __init__(self, server_text: str) -> None:
+        super().__init__(server_text)
+        self.server_text = server_text
+
+
+class LLMGateway:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        max_retries: int = 0,
+    ) -> None:
+        self.endpoint = settings.endpoint
+        self.connect_timeout_s = settings.connect_timeout_s
+        self.read_timeout_s = settings.read_timeout_s
+        # Retries are off by default: a local server that refused once will refuse again, and
+        # the user is waiting. Timeouts apply per read, so a slow but steady stream is fine.
+        self._client = AsyncOpenAI(
+            base_url=settings.endpoint,
+            api_key=settings.api_key,
+            timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
+            max_retries=max_retries,
+            http_client=http_client,
+        )
+        self.capabilities = EndpointCapabilities()
+        self._models: list[str] | None = None
+        self._resolved: dict[str, str] = {}
+
+    # --- model names -------------------------------------------------------------------
+
+    async def list_models(self) -> list[str]:
+        """IDs the server lists at `GET /models` (fetched every call; see `resolve_model`)."""
+        try:
+            page = await self._client.models.list()
+        except openai.APIError as e:
+            raise self._translate(e, model="") from e
+        self._models = [m.id for m in page.data]
+        return list(self._models)
+
+    async def resolve_model(self, name: str) -> str:
+        """The server's ID for a configured name: exact ID first, then alias matching."""
+        if name in self._resolved:
+            return self._resolved[name]
+        models = self._models if self._models is not None else await self.list_models()
+        found = match_model(name, models)
+        if found is None:
+            raise ModelNotAvailable(name, models)
+        self._resolved[name] = found
+        return found
+
+    def forget_models(self) -> None:
+        self._models = None
+        self._resolved.clear()
+
+    # --- completions -------------------------------------------------------------------
+
+    async def stream(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+    ) -> AsyncIterator[TokenEvent | Completion]:
+        """TokenEvents as they arrive, then one Completion (always last)."""
+        model_id = await self.resolve_model(model)
+        refreshed = False
+        while True:
+            try:
+                response, sent_at, t0 = await self._open(
+                    model_id, messages, temperature=temperature, max_tokens=max_tokens
+                )
+                break
+            except _ModelUnknown as e:
+                # The list may be stale (model unloaded, or a new one loaded): look once more.
+                if refreshed:
+                    raise ModelNotAvailable(model, self._models or []) from None
+                refreshed = True
+                self.forget_models()
+                fresh = await self.resolve_model(model)
+                if fresh == model_id:
+                    # Listed but refused: typically known to the catalogue but not loaded.
+                    raise ModelNotAvailable(model, self._models or []) from e
+                model_id = fresh
+        async for item in self._consume(response, model, model_id, messages, sent_at, t0):
+            yield item
+
+    async def complete(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+    ) -> Completion:
+        result: Completion | None = None
+        async for item in self.stream(
+            model, messages, temperature=temperature, max_tokens=max_tokens
+        ):
+            if isinstance(item, Completion):
+                result = item
+        assert result is not None, "stream() always ends with a Completion"
+        return result
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    # --- internals ---------------------------------------------------------------------
+
+    async def _open(
+        self,
+        model_id: str,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+    ) -> tuple[Any, float, float]:
+        """Send the request, dropping parameters the server refuses; returns the open stream."""
+        caps = self.capabilities
+        while True:
+            extra: dict[str, Any] = {}
+            if caps.stream_options is not False:
+                extra["stream_options"] = {"include_usage": True}
+            if caps.logprobs is not False:
+                extra["logprobs"] = True
+            sent_at, t0 = time.time(), time.perf_counter()
+            try:
+                response = await self._client.chat.completions.create(
+                    model=model_id,
+                    messages=messages,  # type: ignore[arg-type]
+                    temperature=temperature,
+                    max_tokens=max_tokens,
+                    stream=True,
+                    **extra,
+                )
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as e:
+                text = _server_text(e)
+                if "stream_options" in extra and "stream_options" in text:
+                    caps.stream_options = False
+                    caps.refused.append("stream_options")
+                    continue
+                if "logprobs" in extra and "logprobs" in text:
+                    caps.logprobs = False
+                    caps.refused.append("logprobs")
+                    continue
+                raise self._translate(e, model=model_id) from e
+            except openai.APIError as e:
+                raise self._translate(e, model=model_id) from e
+            if "stream_options" in extra:
+                caps.stream_options = True
+            return response, sent_at, t0
+
+    async def _consume(
+        self,
+        response: Any,
+        model: str,
+        model_id: str,
+        messages: list[dict[str, str]],
+        sent_at: float,
+        t0: float,
+    ) -> AsyncIterator[TokenEvent | Completion]:
+        splitter = ThinkSplitter()
+        answer: list[str] = []
+        reasoning: list[str] = []
+        logprobs: list[float] = []
+        saw_logprobs = False
+        first_t: float | None = None
+        last_t: float | None = None
+        finish_reason: str | None = None
+        usage: Any = None
+        cut: str | None = None
+
+        def emit(kind: TokenKind, text: str, logprob: float | None, t: float) -> TokenEvent:
+            nonlocal first_t, last_t
+            if first_t is None:
+                first_t = t
+            last_t = t
+            (answer if kind == "answer" else reasoning).append(text)
+            return TokenEvent(text=text, kind=kind, logprob=logprob, t=t)
+
+        try:
+            async for chunk in response:
+                t = time.perf_counter() - t0
+                if getattr(chunk, "usage", None):
+                    usage = chunk.usage
+                for choice in chunk.choices or []:
+                    if choice.index != 0:
+                        continue
+                    delta = choice.delta
+                    thought = _reasoning_delta(delta)
+                    if thought:
+                        yield emit("reasoning", thought, None, t)
+                    content = delta.content if delta is not None else None
+                    if content:
+                        entries = _logprob_entries(choice)
+                        if entries is not None:
+                            saw_logprobs = True
+                        for kind, text, lps in _split_content(splitter, content, entries):
+                            if kind == "answer":
+                                logprobs.extend(lps)
+                            lp = sum(lps) if lps and kind == "answer" else None
+                            yield emit(kind, text, lp, t)
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+        except openai.APITimeoutError:
+            cut = f"no data from the server for {self.read_timeout_s:g} s (read timeout)"
+            if first_t is None:
+                raise LLMTimeout(self.endpoint, "read", self.read_timeout_s) from None
+        except openai.APIConnectionError as e:
+            cut = f"the connection to the server was lost ({_cause(e)})"
+        except openai.APIError as e:
+            cut = f"the server reported an error mid-stream: {_server_text(e)}"
+        finally:
+            await response.close()
+
+        for kind, text in splitter.flush():
+            yield emit(kind, text, None, time.perf_counter() - t0)
+        if cut is None and finish_reason is None:
+            # A complete OpenAI stream always says why it stopped; silence means it was cut.
+            cut = "the server closed the stream before the answer was finished"
+        if cut is not None and first_t is None:
+            raise LLMServerError(None, f"{cut}; no answer was received", model_id)
+
+        end_t = time.perf_counter() - t0
+        text = "".join(answer).strip()
+        thoughts = "".join(reasoning).strip()
+        if usage is not None and usage.completion_tokens is not None:
+            prompt_tokens, completion_tokens = usage.prompt_tokens or 0, usage.completion_tokens
+        else:
+            prompt_tokens = estimate_prompt_tokens(messages)
+            completion_tokens = count_tokens(text) + count_tokens(thoughts)
+        total_s = last_t if last_t is not None else end_t
+        yield Completion(
+            model=model,
+            model_id=model_id,
+            text=text,
+            reasoning=thoughts,
+            finish_reason=None if cut else finish_reason,
+            incomplete=cut is not None,
+            error=cut,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            usage_reported=usage is not None,
+            logprobs=logprobs if saw_logprobs and logprobs else None,
+            timing=Timing(
+                sent_at=sent_at,
+                ttft_s=first_t,
+                total_s=total_s,
+                tokens_per_s=_rate(completion_tokens, first_t, last_t),
+            ),
+        )
+
+    def _translate(self, e: openai.APIError, *, model: str) -> LLMError | _ModelUnknown:
+        """Map an openai exception raised before any output to our error types."""
+        if isinstance(e, openai.APITimeoutError):
+            cause = e.__cause__
+            # httpx and httpx2 both name it ConnectTimeout; avoid importing openai's backend.
+            if cause is not None and "Connect" in type(cause).__name__:
+                return LLMTimeout(self.endpoint, "connect", self.connect_timeout_s)
+            return LLMTimeout(self.endpoint, "read", self.read_timeout_s)
+        if isinstance(e, openai.APIConnectionError):
+            return EndpointUnreachable(self.endpoint, _cause(e))
+        if isinstance(e, openai.APIStatusError):
+            text = _server_text(e)
+            status = e.status_code
+            if model and (status == 404 or (status in (400, 422) and _MODEL_UNKNOWN.search(text))):
+                return _ModelUnknown(text)
+            if status in (400, 413, 422) and _CONTEXT_TOO_LONG.search(text):
+                return ContextTooLong(model, text)
+            if status == 404 and not model:
+                return LLMServerError(
+                    404,
+                    f"{text} (no model list at {self.endpoint}/models; the endpoint should "
+                    "end in /v1)",
+                )
+            return LLMServerError(status, text, model)
+        return LLMServerError(None, str(e), model)
+
+
+def estimate_prompt_tokens(messages: list[dict[str, str]]) -> int:
+    """Prompt tokens as the project's tokenizer counts them, plus chat-template overhead."""
+    return (
+        sum(count_tokens(m.get("content") or "") + _TOKENS_PER_MESSAGE for m in messages)
+        + _TOKENS_PER_REPLY
+    )
+
+
+def _rate(tokens: int, first_t: float | None, last_t: float | None) -> float | None:
+    """Decode speed: tokens after the first one over the time after the first one."""
+    if first_t is None or last_t is None or tokens < 2 or last_t <= first_t:
+        return None
+    return (tokens - 1) / (last_t - first_t)
+
+
+def _reasoning_delta(delta: Any) -> str | None:
+    if delta is None:
+        return None
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(delta, name, None)
+        if value is None and delta.model_extra:
+            value = delta.model_extra.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _logprob_entries(choice: Any) -> list[tuple[str, float]] | None:
+    """(token, logprob) pairs in this chunk, or None when the server sent none."""
+    lp = getattr(choice, "logprobs", None)
+    if lp is None:
+        return None
+    content = getattr(lp, "content", None)
+    if content:
+        return [(c.token, float(c.logprob)) for c in content if c.logprob is not None]
+    # Completions-style shape some servers use in chat streams.
+    extra = lp.model_extra or {}
+    tokens, values = extra.get("tokens"), extra.get("token_logprobs")
+    if isinstance(tokens, list) and isinstance(values, list):
+        return [(str(t), float(v)) for t, v in zip(tokens, values, strict=False) if v is not None]
+    return None
+
+
+def _split_content(
+    splitter: ThinkSplitter, content: str, entries: list[tuple[str, float]] | None
+) -> list[tuple[TokenKind, str, list[float]]]:
+    """Split a content delta into reasoning/answer pieces, each with its tokens' logprobs."""
+    if entries and "".join(tok for tok, _ in entries) == content:
+        # Token texts line up with the delta: label each token, so a chunk like
+        # "</think>Yes" gives the answer only the logprob of "Yes". A token the splitter
+        # holds back (it might start a tag) passes its logprob to the next settled piece.
+        out: list[tuple[TokenKind, str, list[float]]] = []
+        waiting: list[float] = []
+        for tok, lp in entries:
+            waiting.append(lp)
+            for kind, text in splitter.feed(tok):
+                if out and out[-1][0] == kind:
+                    out[-1] = (kind, out[-1][1] + text, [*out[-1][2], *waiting])
+                else:
+                    out.append((kind, text, waiting))
+                waiting = []
+        return out
+    pieces = splitter.feed(content)
+    lps = [lp for _, lp in entries] if entries else []
+    # Tokens cannot be placed within the chunk: give all to the first answer piece.
+    result: list[tuple[TokenKind, str, list[float]]] = []
+    for kind, text in pieces:
+        if kind == "answer" and lps:
+            result.append((kind, text, lps))
+            lps = []
+        else:
+            result.append((kind, text, []))
+    return result
+
+
+def _server_text(e: openai.APIError) -> str:
+    body = getattr(e, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"]
+        if isinstance(err, str):
+            return err
+    response = getattr(e, "response", None)
+    if response is not None:
+        try:
+            return response.text or e.message
+        except Exception:
+            return e.message
+    return e.message
+
+
+def _cause(e: BaseException) -> str:
+    cause = e.__cause__ or e.__context__
+    if cause is None:
+        return type(e).__name__
+    text = str(cause).strip()
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
