@@ -1,0 +1,240 @@
+"""Grounded prompts: numbered context blocks, chat history, fitting to a token budget.
+
+Everything here is pure: given hits, history and a budget it returns chat messages and a
+record of what went in. The model is told to answer only from blocks `[1]..[k]`, to cite
+them as `[n]`, and to reply with `NOT_FOUND_MARKER` when the blocks lack the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from app.tokens import count_tokens
+
+if TYPE_CHECKING:
+    from app.retrieval.types import Hit
+
+# A token sequence no document is likely to contain, so its presence means "refused".
+NOT_FOUND_MARKER = "INSUFFICIENT_CONTEXT"
+
+# Chat formats add a few tokens per message (role, separators). Counting them keeps the
+# estimate on the safe side of the server's real context window.
+MESSAGE_OVERHEAD_TOKENS = 4
+
+Message = dict[str, str]
+
+
+class HistoryTurn(Protocol):
+    question: str
+    answer: str
+
+
+SYSTEM_PROMPT = f"""\
+You are an assistant for internal staff. Answer the question using ONLY the numbered \
+context blocks below; each block is labelled with the document it comes from.
+Rules:
+- Cite every fact with the number of the block it comes from, in square brackets, e.g. [1] \
+or [2][3]. Cite only block numbers that exist.
+- Do not use outside knowledge and do not guess.
+- If the context blocks do not contain the answer, reply with exactly {NOT_FOUND_MARKER} \
+and nothing else.
+- Be concise and answer in the language of the question."""
+
+_ESCALATION_HINT_INTRO = (
+    "A smaller model wrote the draft below. It may be wrong, incomplete or badly cited. "
+    "Use it only as a hint; answer from the context blocks yourself."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextBlock:
+    """One numbered block given to the model: `[n]` in the prompt refers to `hit`."""
+
+    n: int
+    hit: Hit
+
+    @property
+    def label(self) -> str:
+        return source_label(self.hit)
+
+    def render(self) -> str:
+        return f"[{self.n}] {self.label}\n{self.hit.chunk.text.strip()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """Messages ready for the gateway, and what was fitted into them."""
+
+    messages: list[Message]
+    blocks: list[ContextBlock]
+    dropped: list[Hit] = field(default_factory=list)  # hits left out to meet the budget
+    history_used: int = 0  # chat turns included
+    tokens: int = 0  # estimated prompt tokens (tokenizer count + per-message overhead)
+    budget: int = 0
+
+
+def source_label(hit: Hit) -> str:
+    """`handbook.md · p. 3 · Leave policy`: the document, page and section of a hit."""
+    chunk = hit.chunk
+    parts = [chunk.source]
+    if chunk.page is not None:
+        parts.append(f"p. {chunk.page}")
+    if chunk.section:
+        parts.append(chunk.section)
+    return " · ".join(parts)
+
+
+def count_message_tokens(messages: Sequence[Message]) -> int:
+    return sum(count_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+
+
+def _user_message(question: str, blocks: Sequence[ContextBlock], draft_hint: str | None) -> str:
+    context = "\n\n".join(b.render() for b in blocks) if blocks else "(no context blocks)"
+    parts = [f"Context blocks:\n\n{context}"]
+    if draft_hint is not None:
+        parts.append(f"{_ESCALATION_HINT_INTRO}\n<draft>\n{draft_hint.strip()}\n</draft>")
+    parts.append(f"Question: {question.strip()}")
+    return "\n\n".join(parts)
+
+
+def _history_messages(turns: Sequence[HistoryTurn]) -> list[Message]:
+    messages: list[Message] = []
+    for turn in turns:
+        messages.append({"role": "user", "content": turn.question})
+        messages.append({"role": "assistant", "content": turn.answer})
+    return messages
+
+
+def build_messages(
+    question: str,
+    blocks: Sequence[ContextBlock],
+    history: Sequence[HistoryTurn] = (),
+    *,
+    draft_hint: str | None = None,
+) -> list[Message]:
+    """System prompt, earlier turns (oldest first), then context + question in one message."""
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        *_history_messages(history),
+        {"role": "user", "content": _user_message(question, blocks, draft_hint)},
+    ]
+
+
+def fit_prompt(
+    question: str,
+    hits: Sequence[Hit],
+    history: Sequence[HistoryTurn],
+    *,
+    budget: int,
+    history_turns: int,
+    draft_hint: str | None = None,
+) -> Prompt:
+    """Fit system prompt, history, context and question into `budget` tokens.
+
+    Hits are taken in rank order and the lowest-ranked are dropped first; a chunk is kept
+    whole or not at all. Up to `history_turns` recent turns are included, but the oldest
+    turns give way when they would crowd out the top-ranked chunk, because an answer
+    without context cannot be grounded. The system prompt, the question and the draft hint
+    are always included, even when they alone exceed the budget.
+    """
+    ranked = sorted(hits, key=lambda h: h.rank)
+    turns = list(history[-history_turns:]) if history_turns > 0 else []
+
+    def measure(n_hits: int, n_turns: int) -> tuple[list[Message], list[ContextBlock]]:
+        blocks = [ContextBlock(i + 1, h) for i, h in enumerate(ranked[:n_hits])]
+        kept_turns = turns[len(turns) - n_turns :] if n_turns else []
+        return build_messages(question, blocks, kept_turns, draft_hint=draft_hint), blocks
+
+    n_turns = len(turns)
+    # Drop history (oldest first) only as far as needed to fit the top chunk.
+    if ranked:
+        while n_turns > 0 and count_message_tokens(measure(1, n_turns)[0]) > budget:
+            n_turns -= 1
+    else:
+        while n_turns > 0 and count_message_tokens(measure(0, n_turns)[0]) > budget:
+            n_turns -= 1
+
+    # Largest prefix of the ranking that fits. Token counts grow with every block, so scan
+    # down from all hits; the lists are short (top_k ≤ 50).
+    n_hits = len(ranked)
+    messages, blocks = measure(n_hits, n_turns)
+    tokens = count_message_tokens(messages)
+    while n_hits > 0 and tokens > budget:
+        n_hits -= 1
+        messages, blocks = measure(n_hits, n_turns)
+        tokens = count_message_tokens(messages)
+    if n_hits == 0:
+        # Not even the top chunk fits: fall back to no history either, to leave the most room.
+        while n_turns > 0 and tokens > budget:
+            n_turns -= 1
+            messages, blocks = measure(0, n_turns)
+            tokens = count_message_tokens(messages)
+
+    return Prompt(
+        messages=messages,
+        blocks=blocks,
+        dropped=list(ranked[n_hits:]),
+        history_used=n_turns,
+        tokens=tokens,
+        budget=budget,
+    )
+
+
+def shrink_budget(prompt: Prompt) -> int:
+    """The budget for the one retry after the server said the context was too long.
+
+    The server's window is evidently smaller than our estimate, so halve what we sent.
+    """
+    return max(1, min(prompt.tokens, prompt.budget) // 2)
+
+
+# --- Standalone-question rewrite for follow-ups --------------------------------------------
+
+REWRITE_SYSTEM_PROMPT = """\
+Rewrite the user's last question as one standalone question that can be understood without \
+the conversation. Resolve pronouns and references using the conversation. Keep the user's \
+language and wording where possible. Do not answer it. Reply with the question only."""
+
+# Answers in history can be long; the rewrite only needs their gist.
+_REWRITE_ANSWER_CHARS = 600
+_MAX_REWRITE_CHARS = 500
+
+
+def rewrite_messages(
+    question: str, history: Sequence[HistoryTurn], *, history_turns: int
+) -> list[Message]:
+    turns = list(history[-history_turns:]) if history_turns > 0 else list(history[-1:])
+    lines = []
+    for turn in turns:
+        answer = turn.answer.strip()
+        if len(answer) > _REWRITE_ANSWER_CHARS:
+            answer = answer[:_REWRITE_ANSWER_CHARS] + "…"
+        lines.append(f"User: {turn.question.strip()}\nAssistant: {answer}")
+    conversation = "\n\n".join(lines)
+    return [
+        {"role": "system", "content": REWRITE_SYSTEM_PROMPT},
+        {
+            "role": "user",
+            "content": f"Conversation:\n{conversation}\n\nLast question: {question.strip()}\n\n"
+            "Standalone question:",
+        },
+    ]
+
+
+_REWRITE_PREFIX = re.compile(
+    r"^\s*(?:standalone question|rewritten question|question)\s*[:：-]\s*", re.IGNORECASE
+)
+
+
+def clean_rewrite(text: str, original: str) -> str:
+    """The model's rewrite, cleaned; the original question when the reply is unusable."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if not lines:
+        return original
+    candidate = _REWRITE_PREFIX.sub("", lines[0]).strip().strip("\"'“”‘’`").strip()
+    if not candidate or len(candidate) > _MAX_REWRITE_CHARS or NOT_FOUND_MARKER in candidate:
+        return original
+    return candidate

@@ -1,0 +1,147 @@
+from dataclasses import dataclass
+
+from app.prompting import (
+    NOT_FOUND_MARKER,
+    SYSTEM_PROMPT,
+    ContextBlock,
+    build_messages,
+    clean_rewrite,
+    count_message_tokens,
+    fit_prompt,
+    rewrite_messages,
+    shrink_budget,
+    source_label,
+)
+from app.tokens import count_tokens
+from tests.core.factories import hit
+
+
+@dataclass
+class T:
+    question: str
+    answer: str
+
+
+def words(n: int, word: str = "policy") -> str:
+    return " ".join([word] * n)
+
+
+def test_source_label_includes_page_and_section_when_known():
+    assert source_label(hit("x", source="a.pdf", page=3, section="Leave › Annual")) == (
+        "a.pdf · p. 3 · Leave › Annual"
+    )
+    assert source_label(hit("x", source="notes.md")) == "notes.md"
+
+
+def test_system_prompt_names_marker_and_citation_format():
+    assert NOT_FOUND_MARKER in SYSTEM_PROMPT
+    assert "[1]" in SYSTEM_PROMPT
+
+
+def test_messages_number_blocks_and_put_history_before_question():
+    blocks = [ContextBlock(1, hit("Refunds take 30 days.")), ContextBlock(2, hit("B", rank=2))]
+    msgs = build_messages("How long?", blocks, [T("Hi", "Hello")])
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
+    last = msgs[-1]["content"]
+    assert "[1] handbook.md\nRefunds take 30 days." in last
+    assert "[2] handbook.md\nB" in last
+    assert last.rstrip().endswith("Question: How long?")
+
+
+def test_draft_hint_is_framed_as_a_hint_not_a_rewrite_request():
+    msgs = build_messages("Q?", [ContextBlock(1, hit("ctx"))], draft_hint="draft text")
+    content = msgs[-1]["content"]
+    assert "<draft>\ndraft text\n</draft>" in content
+    assert "answer from the context blocks yourself" in content
+    assert "polish" not in content.lower()
+
+
+def test_everything_fits_when_budget_is_large():
+    hits = [hit(words(50), rank=r) for r in (1, 2, 3)]
+    p = fit_prompt("Q?", hits, [T("a", "b")] * 5, budget=100_000, history_turns=3)
+    assert [b.n for b in p.blocks] == [1, 2, 3]
+    assert p.dropped == []
+    assert p.history_used == 3
+    assert p.tokens == count_message_tokens(p.messages)
+
+
+def test_lowest_ranked_chunks_are_dropped_first_and_never_cut():
+    # Given out of rank order on purpose: the fit must follow rank, not list order.
+    hits = [
+        hit(words(100, "gamma"), rank=3),
+        hit(words(100, "alpha"), rank=1),
+        hit(words(100, "beta"), rank=2),
+    ]
+    base = fit_prompt("Q?", [], [], budget=100_000, history_turns=0).tokens
+    p = fit_prompt("Q?", hits, [], budget=base + 230, history_turns=0)
+    assert p.tokens <= base + 230
+    assert [b.hit.rank for b in p.blocks] == [1, 2]
+    assert [h.rank for h in p.dropped] == [3]
+    text = p.messages[-1]["content"]
+    # Kept chunks are whole; the dropped one is absent entirely.
+    assert words(100, "alpha") in text and words(100, "beta") in text
+    assert "gamma" not in text
+
+
+def test_only_last_history_turns_are_included():
+    history = [T(f"question {i}", f"answer {i}") for i in range(6)]
+    p = fit_prompt("Q?", [hit("ctx")], history, budget=100_000, history_turns=2)
+    contents = [m["content"] for m in p.messages]
+    assert "question 4" in contents and "question 5" in contents
+    assert "question 3" not in contents
+    assert p.history_used == 2
+
+
+def test_history_gives_way_before_the_top_chunk():
+    history = [T(words(200, "old"), words(200, "older")), T("recent?", "recent.")]
+    top = hit(words(100, "alpha"))
+    no_hist = fit_prompt("Q?", [top], [], budget=100_000, history_turns=0).tokens
+    p = fit_prompt("Q?", [top], history, budget=no_hist + 20, history_turns=3)
+    assert [b.n for b in p.blocks] == [1]
+    assert p.history_used == 1  # the long, older turn went; the recent one stayed
+    assert p.tokens <= no_hist + 20
+
+
+def test_nothing_fits_leaves_question_and_system_only():
+    p = fit_prompt("Q?", [hit(words(500))], [T("a", "b")], budget=50, history_turns=3)
+    assert p.blocks == []
+    assert p.history_used == 0
+    assert "(no context blocks)" in p.messages[-1]["content"]
+
+
+def test_shrink_budget_halves_what_was_sent():
+    p = fit_prompt(
+        "Q?", [hit(words(300), rank=r) for r in (1, 2, 3, 4)], [], budget=100_000, history_turns=0
+    )
+    smaller = fit_prompt(
+        "Q?",
+        [hit(words(300), rank=r) for r in (1, 2, 3, 4)],
+        [],
+        budget=shrink_budget(p),
+        history_turns=0,
+    )
+    assert shrink_budget(p) == p.tokens // 2
+    assert 0 < len(smaller.blocks) < len(p.blocks)
+
+
+def test_rewrite_prompt_contains_conversation_and_question():
+    msgs = rewrite_messages(
+        "And for contractors?", [T("How many leave days?", "25 [1].")], history_turns=3
+    )
+    assert msgs[0]["role"] == "system"
+    user = msgs[1]["content"]
+    assert "How many leave days?" in user and "25 [1]." in user
+    assert "Last question: And for contractors?" in user
+    assert count_tokens(user) < 200
+
+
+def test_clean_rewrite_strips_prefix_quotes_and_falls_back():
+    assert (
+        clean_rewrite(
+            'Standalone question: "How many leave days do contractors get?"\nExtra', "orig"
+        )
+        == "How many leave days do contractors get?"
+    )
+    assert clean_rewrite("   \n ", "orig") == "orig"
+    assert clean_rewrite(NOT_FOUND_MARKER, "orig") == "orig"
+    assert clean_rewrite("x" * 600, "orig") == "orig"
