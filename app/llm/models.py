@@ -8,7 +8,8 @@ they were started with. The rule, best first:
 2. an ID whose *base* (ID without version and device suffix) equals the name;
 3. …equals the name plus `-instruct` (the usual chat variant of an alias);
 4. an ID whose base starts with the name at a `-`/`_`/`.` boundary;
-5. the same two comparisons on letters and digits only (`Phi4Mini` ~ `phi-4-mini`).
+5. the same comparisons on letters and digits only (`Phi4Mini` ~ `phi-4-mini`), prefixes
+   still ending at a boundary (`llama3.2` ~ `llama-3.2-1b`, but `phi-4-min` matches nothing).
 
 Ties keep the server's order, so the first listed (usually the loaded) model wins.
 """
@@ -55,9 +56,18 @@ def _tier(name: str, model_id: str) -> int | None:
         return 5
     if a_wanted and a_base == a_wanted + "instruct":
         return 6
-    if a_wanted and a_base.startswith(a_wanted):
+    if a_wanted and a_wanted in _segment_prefixes(base):
         return 7
     return None
+
+
+def _segment_prefixes(base: str) -> set[str]:
+    """`llama-3.2-1b` -> {llama, llama3, llama32, llama321b}: prefixes ending at a boundary."""
+    out, acc = set(), ""
+    for part in re.split(r"[-_.]", base):
+        acc += _alnum(part)
+        out.add(acc)
+    return out
 
 
 def match_model(name: str, available: list[str]) -> str | None:

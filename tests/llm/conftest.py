@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+
+from app.config import Settings, load_settings
+from app.llm import LLMGateway
+from tests.support.scripted_llm import ScriptedLLM
+
+
+@pytest.fixture(scope="session")
+def _server() -> Iterator[ScriptedLLM]:
+    with ScriptedLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def llm(_server: ScriptedLLM) -> ScriptedLLM:
+    """The scripted server, emptied of rules and logs for this test."""
+    _server.reset()
+    return _server
+
+
+def settings_for(base_url: str, **overrides: object) -> Settings:
+    return load_settings(endpoint=base_url, **overrides)
+
+
+@pytest.fixture
+async def make_gateway() -> AsyncIterator[Callable[..., LLMGateway]]:
+    made: list[LLMGateway] = []
+
+    def make(base_url: str, **overrides: object) -> LLMGateway:
+        gateway = LLMGateway(settings_for(base_url, **overrides))
+        made.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in made:
+        await gateway.aclose()
+
+
+@pytest.fixture
+def gateway(llm: ScriptedLLM, make_gateway: Callable[..., LLMGateway]) -> LLMGateway:
+    return make_gateway(llm.base_url, read_timeout_s=10, connect_timeout_s=2)

@@ -1,0 +1,427 @@
+"""A scripted OpenAI-compatible server for tests: real HTTP and SSE on 127.0.0.1.
+
+Two ways to use it:
+
+- in-process: `with ScriptedLLM() as llm: llm.base_url` (a uvicorn server on a free port in
+  a background thread); `llm.script([...])`, `llm.requests`, `llm.reset()`;
+- as a process: `python -m tests.support.scripted_llm --port 8089 [--models A,B]`, scripted
+  over HTTP with the control endpoints below.
+
+Endpoints
+- `GET  /v1/models`            the configured IDs (default: Foundry-style
+                               `Phi-4-mini-instruct-generic-cpu`, `gpt-oss-20b-generic-cpu`).
+- `POST /v1/chat/completions`  streaming (SSE, ends with `data: [DONE]`) and non-streaming.
+- `POST /_script`              JSON `{"rules": [...], "append": false, "models": [...],
+                               "reject_stream_options": false, "reject_logprobs": false}`;
+                               every key optional; rules replace the list unless `append`.
+- `GET  /_requests`            every chat request received: `[{"body": {...}, "status": 200,
+                               "rule": 0 | null}, ...]` (`rule` is the rule's position).
+- `POST /_reset`               back to the start-up state (no rules, default models, no log).
+
+Server-wide switches (endpoint capabilities, as real servers differ):
+- `reject_stream_options`: any request carrying `stream_options` gets HTTP 400 whose message
+  names `stream_options`;
+- `reject_logprobs`: any request with `logprobs` true gets HTTP 400 naming `logprobs`.
+A request for a model not in the model list gets HTTP 404 `model ... not found`.
+
+Rules. For each chat request the first rule that matches is used; a rule with `times` is
+removed after that many uses, so a list of `{"times": 1, ...}` rules is a queue. Match keys
+(all optional, all must hold):
+- `model`: case-insensitive substring of the requested model ID;
+- `contains`: case-insensitive substring of the last user message;
+- `system_contains`: case-insensitive substring of the system message.
+Response keys (all optional):
+- `text` (str): the answer. Streamed in `chunks` (list of str, overrides `text`) or in pieces
+  of `chunk_chars` characters (default 6);
+- `reasoning` (str): sent first as reasoning deltas, in pieces of `chunk_chars`, in the field
+  `reasoning_field` (default `reasoning_content`);
+- `delay_s` (float): pause before each chunk; `first_delay_s`: pause before the first one;
+- `finish_reason` (str, default "stop");
+- `usage`: true (default: sent when `stream_options.include_usage` asks, counted with the
+  project's tokenizer), false (never), or `{"prompt_tokens": n, "completion_tokens": m}`;
+- `logprobs`: "present" (default; one entry per chunk, value `logprob`, default -0.1, when
+  the request asks), "null" (the field is null, like Foundry Local), "absent" (no field);
+- `status` (int) with `error` (str message) or `body` (any JSON): answer with that HTTP error
+  instead, e.g. `{"status": 400, "error": "This model's maximum context length is 4096"}`;
+- `cut_after` (int): after that many chunks end the stream: `cut_mode` "close" (default)
+  ends the HTTP body cleanly with neither finish_reason nor [DONE]; "abort" drops the TCP
+  connection mid-body;
+- `stall_after` (int) with `stall_s` (float, default 30): stop sending after that many chunks
+  for that long, to trigger the client's read timeout.
+
+With no matching rule the server answers from the prompt: the first sentences after `[1]` in
+the messages, cited as `[1]`, so an unscripted app session still gets a grounded answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from app.tokens import count_tokens
+
+DEFAULT_MODELS = ["Phi-4-mini-instruct-generic-cpu", "gpt-oss-20b-generic-cpu"]
+DEFAULT_CHUNK_CHARS = 6
+
+
+class _Abort(Exception):
+    """Raised inside a streaming body so the server drops the connection mid-response."""
+
+
+class ScriptState:
+    def __init__(self, models: list[str] | None = None) -> None:
+        self._initial_models = list(models or DEFAULT_MODELS)
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.models = list(self._initial_models)
+            self.rules: list[dict[str, Any]] = []
+            self.requests: list[dict[str, Any]] = []
+            self.reject_stream_options = False
+            self.reject_logprobs = False
+
+    def configure(self, payload: dict[str, Any]) -> None:
+        with self.lock:
+            rules = [dict(r) for r in payload.get("rules", [])]
+            if payload.get("append"):
+                self.rules.extend(rules)
+            elif "rules" in payload:
+                self.rules = rules
+            if "models" in payload:
+                self.models = list(payload["models"])
+            for key in ("reject_stream_options", "reject_logprobs"):
+                if key in payload:
+                    setattr(self, key, bool(payload[key]))
+
+    def take_rule(self, body: dict[str, Any]) -> tuple[int | None, dict[str, Any] | None]:
+        with self.lock:
+            for i, rule in enumerate(self.rules):
+                if _matches(rule, body):
+                    if rule.get("times") is not None:
+                        rule["times"] -= 1
+                        if rule["times"] <= 0:
+                            self.rules.pop(i)
+                    return i, copy.deepcopy(rule)
+        return None, None
+
+    def log(self, body: dict[str, Any], status: int, rule: int | None) -> None:
+        with self.lock:
+            self.requests.append({"body": body, "status": status, "rule": rule})
+
+
+def _last(messages: list[dict[str, Any]], role: str) -> str:
+    for m in reversed(messages):
+        if m.get("role") == role and isinstance(m.get("content"), str):
+            return m["content"]
+    return ""
+
+
+def _matches(rule: dict[str, Any], body: dict[str, Any]) -> bool:
+    messages = body.get("messages") or []
+    checks = [
+        ("model", str(body.get("model", ""))),
+        ("contains", _last(messages, "user")),
+        ("system_contains", _last(messages, "system")),
+    ]
+    return all(
+        rule.get(key) is None or str(rule[key]).lower() in value.lower() for key, value in checks
+    )
+
+
+def default_answer(messages: list[dict[str, Any]]) -> str:
+    """Quote the start of context block [1] and cite it, or a plain reply without context."""
+    joined = "\n".join(str(m.get("content") or "") for m in messages)
+    match = re.search(r"\[1\][^\n]*\n?(.+)", joined, re.DOTALL)
+    if not match:
+        return "This is the scripted test server's default answer; no context was given."
+    words = match.group(1).split()[:40]
+    words = [w for w in words if not re.fullmatch(r"\[\d+\]", w)]
+    return "According to the documents, " + " ".join(words).rstrip(".") + " [1]."
+
+
+def _pieces(text: str, size: int) -> list[str]:
+    size = max(1, size)
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _error(status: int, message: str, code: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": message, "type": "invalid_request_error", "code": code}},
+        status_code=status,
+    )
+
+
+def build_app(state: ScriptState) -> Starlette:
+    async def models(_: Request) -> Response:
+        with state.lock:
+            ids = list(state.models)
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [{"id": m, "object": "model", "owned_by": "scripted"} for m in ids],
+            }
+        )
+
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        if state.reject_stream_options and "stream_options" in body:
+            state.log(body, 400, None)
+            return _error(400, "Unrecognized request argument supplied: stream_options")
+        if state.reject_logprobs and body.get("logprobs"):
+            state.log(body, 400, None)
+            return _error(400, "logprobs is not supported by this server")
+        model = str(body.get("model", ""))
+        if model not in state.models:
+            state.log(body, 404, None)
+            return _error(404, f"The model `{model}` was not found.", "model_not_found")
+        index, rule = state.take_rule(body)
+        rule = rule or {"text": default_answer(body.get("messages") or [])}
+        if rule.get("status"):
+            status = int(rule["status"])
+            state.log(body, status, index)
+            if "body" in rule:
+                return JSONResponse(rule["body"], status_code=status)
+            return _error(status, str(rule.get("error", "scripted error")))
+        state.log(body, 200, index)
+        if body.get("stream"):
+            return StreamingResponse(
+                _sse(rule, body),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache"},
+            )
+        return JSONResponse(_whole(rule, body))
+
+    async def script(request: Request) -> Response:
+        state.configure(await request.json())
+        return JSONResponse({"ok": True, "rules": len(state.rules)})
+
+    async def requests_(_: Request) -> Response:
+        with state.lock:
+            return JSONResponse(list(state.requests))
+
+    async def reset(_: Request) -> Response:
+        state.reset()
+        return JSONResponse({"ok": True})
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    return Starlette(
+        routes=[
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/_script", script, methods=["POST"]),
+            Route("/_requests", requests_, methods=["GET"]),
+            Route("/_reset", reset, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+        ]
+    )
+
+
+def _usage(rule: dict[str, Any], body: dict[str, Any], text: str, reasoning: str) -> dict | None:
+    setting = rule.get("usage", True)
+    if setting is False:
+        return None
+    if isinstance(setting, dict):
+        p, c = int(setting.get("prompt_tokens", 0)), int(setting.get("completion_tokens", 0))
+    else:
+        messages = body.get("messages") or []
+        p = sum(count_tokens(str(m.get("content") or "")) for m in messages)
+        c = count_tokens(text) + count_tokens(reasoning)
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+def _answer_chunks(rule: dict[str, Any]) -> list[str]:
+    if "chunks" in rule:
+        return [str(c) for c in rule["chunks"]]
+    return _pieces(str(rule.get("text", "")), int(rule.get("chunk_chars", DEFAULT_CHUNK_CHARS)))
+
+
+def _logprobs_field(rule: dict[str, Any], body: dict[str, Any], token: str) -> tuple[bool, Any]:
+    """(include the key?, its value) for one chunk."""
+    mode = rule.get("logprobs", "present")
+    if mode == "absent":
+        return False, None
+    if mode == "null" or not body.get("logprobs"):
+        return True, None
+    value = float(rule.get("logprob", -0.1))
+    entry = {"token": token, "logprob": value, "bytes": list(token.encode()), "top_logprobs": []}
+    return True, {"content": [entry], "refusal": None}
+
+
+async def _sse(rule: dict[str, Any], body: dict[str, Any]) -> AsyncIterator[bytes]:
+    cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time()), body["model"]
+    reasoning = str(rule.get("reasoning", ""))
+    size = int(rule.get("chunk_chars", DEFAULT_CHUNK_CHARS))
+    field = str(rule.get("reasoning_field", "reasoning_content"))
+    answer = _answer_chunks(rule)
+    planned: list[tuple[str, str]] = [(field, p) for p in _pieces(reasoning, size)]
+    planned += [("content", p) for p in answer]
+    delay = float(rule.get("delay_s", 0))
+    cut_after, stall_after = rule.get("cut_after"), rule.get("stall_after")
+
+    def event(choices: list[dict[str, Any]], usage: dict | None = None) -> bytes:
+        payload: dict[str, Any] = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": choices,
+        }
+        if usage is not None:
+            payload["usage"] = usage
+        return f"data: {json.dumps(payload)}\n\n".encode()
+
+    yield event(
+        [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
+    )
+    if rule.get("first_delay_s"):
+        await asyncio.sleep(float(rule["first_delay_s"]))
+    for n, (key, piece) in enumerate(planned):
+        if cut_after is not None and n >= int(cut_after):
+            if rule.get("cut_mode", "close") == "abort":
+                raise _Abort("scripted cut")
+            return
+        if stall_after is not None and n == int(stall_after):
+            await asyncio.sleep(float(rule.get("stall_s", 30)))
+        if delay:
+            await asyncio.sleep(delay)
+        choice: dict[str, Any] = {"index": 0, "delta": {key: piece}, "finish_reason": None}
+        if key == "content":
+            include, value = _logprobs_field(rule, body, piece)
+            if include:
+                choice["logprobs"] = value
+        yield event([choice])
+    yield event([{"index": 0, "delta": {}, "finish_reason": rule.get("finish_reason", "stop")}])
+    wants_usage = (body.get("stream_options") or {}).get("include_usage")
+    usage = _usage(rule, body, "".join(answer), reasoning)
+    if wants_usage and usage is not None:
+        yield event([], usage)
+    yield b"data: [DONE]\n\n"
+
+
+def _whole(rule: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    answer = "".join(_answer_chunks(rule))
+    reasoning = str(rule.get("reasoning", ""))
+    message: dict[str, Any] = {"role": "assistant", "content": answer}
+    if reasoning:
+        message[str(rule.get("reasoning_field", "reasoning_content"))] = reasoning
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": message,
+        "finish_reason": rule.get("finish_reason", "stop"),
+    }
+    include, value = _logprobs_field(rule, body, answer)
+    if include:
+        choice["logprobs"] = value
+    result: dict[str, Any] = {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body["model"],
+        "choices": [choice],
+    }
+    usage = _usage(rule, body, answer, reasoning)
+    if usage is not None:
+        result["usage"] = usage
+    return result
+
+
+class ScriptedLLM:
+    """The server in a background thread; a context manager (`with ScriptedLLM() as llm:`)."""
+
+    def __init__(self, models: list[str] | None = None, host: str = "127.0.0.1") -> None:
+        self.state = ScriptState(models)
+        self.host = host
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, 0))
+        self.port: int = self._sock.getsockname()[1]
+        config = uvicorn.Config(
+            build_app(self.state),
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> ScriptedLLM:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("scripted LLM server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
+        self._sock.close()
+
+    def __enter__(self) -> ScriptedLLM:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- scripting from the same process -----------------------------------------------
+
+    def script(self, rules: list[dict[str, Any]], **switches: Any) -> None:
+        self.state.configure({"rules": rules, **switches})
+
+    def add(self, *rules: dict[str, Any]) -> None:
+        self.state.configure({"rules": list(rules), "append": True})
+
+    def reset(self) -> None:
+        self.state.reset()
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """JSON bodies of the chat requests received, oldest first."""
+        with self.state.lock:
+            return [r["body"] for r in self.state.requests]
+
+    @property
+    def log(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return list(self.state.requests)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Scripted OpenAI-compatible test server.")
+    parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated IDs")
+    args = parser.parse_args(argv)
+    state = ScriptState([m for m in args.models.split(",") if m])
+    uvicorn.run(build_app(state), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
