@@ -1,0 +1,111 @@
+"""Split a `Document` into token-bounded chunks that keep their citation metadata.
+
+Sizes are counted with the project's o200k tokenizer. A chunk never spans two sections or
+two PDF pages, always starts and ends on a word boundary, and prefers to end at a
+paragraph end, then a sentence end, as long as that keeps it at least half full.
+Consecutive chunks of one section share about `overlap` tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import groupby
+
+from app.retrieval.loaders import Block, Document
+from app.tokens import count_tokens
+
+_WORD = re.compile(r"\S+")
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+    section: str | None
+    page: int | None
+
+
+@lru_cache(maxsize=200_000)
+def _word_tokens(word: str) -> int:
+    # Inside running text a word is preceded by a space; o200k's pre-tokenizer splits at
+    # those spaces, so per-word counts add up to the count of the joined text (±1-2).
+    return count_tokens(" " + word)
+
+
+@dataclass(slots=True)
+class _Word:
+    start: int
+    end: int
+    tokens: int
+    para_end: bool
+    sentence_end: bool
+
+
+def _words(text: str, blocks: list[Block]) -> list[_Word]:
+    out: list[_Word] = []
+    for block in blocks:
+        first = len(out)
+        for m in _WORD.finditer(text, block.start, block.end):
+            w = m.group()
+            out.append(
+                _Word(m.start(), m.end(), _word_tokens(w), False, bool(_SENTENCE_END.search(w)))
+            )
+        if len(out) > first:
+            out[-1].para_end = True
+    return out
+
+
+def _cut(words: list[_Word], i: int, size: int) -> int:
+    """Exclusive end of the chunk starting at word i."""
+    total, j = 0, i
+    while j < len(words) and total + words[j].tokens <= size:
+        total += words[j].tokens
+        j += 1
+    if j == len(words):
+        return j
+    if j == i:  # one word longer than a whole chunk: keep it whole rather than split it
+        return i + 1
+    half = size // 2
+    best_para = best_sentence = None
+    running = 0
+    for x in range(i, j):
+        running += words[x].tokens
+        if running >= half:
+            if words[x].para_end:
+                best_para = x + 1
+            if words[x].sentence_end:
+                best_sentence = x + 1
+    return best_para or best_sentence or j
+
+
+def _overlap_start(words: list[_Word], i: int, cut: int, overlap: int) -> int:
+    start, total = cut, 0
+    while start - 1 > i and total + words[start - 1].tokens <= overlap:
+        start -= 1
+        total += words[start].tokens
+    return start
+
+
+def chunk_document(doc: Document, size: int = 300, overlap: int = 45) -> list[Span]:
+    if overlap >= size:
+        raise ValueError("overlap must be smaller than size")
+    spans: list[Span] = []
+    for (section, page), run in groupby(doc.blocks, key=lambda b: (b.section, b.page)):
+        words = _words(doc.text, list(run))
+        i = 0
+        while i < len(words):
+            cut = _cut(words, i, size)
+            spans.append(Span(words[i].start, words[cut - 1].end, section, page))
+            if cut >= len(words):
+                break
+            i = _overlap_start(words, i, cut, overlap) if overlap else cut
+    return spans
+
+
+def index_text(title: str, section: str | None, text: str) -> str:
+    """What gets analysed for a chunk: the title and heading path count as its words too."""
+    head = title if not section or section == title else f"{title}\n{section}"
+    return f"{head}\n{text}" if head else text
