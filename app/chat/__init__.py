@@ -1,0 +1,1 @@
+"""Chainlit-facing layer: turns pipeline events into steps and messages, and handles uploads."""

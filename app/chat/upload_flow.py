@@ -1,0 +1,140 @@
+"""Uploads in the chat: each attached file becomes searchable in this chat before the answer.
+
+Parsing and indexing run in a worker thread, so one person's 200-page PDF never freezes
+another person's chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import chainlit as cl
+from chainlit.utils import utc_now
+
+from app.chat.uploads import StoredUpload, check_upload, publish_to_knowledge, store_upload
+from app.retrieval.types import DocumentRejected
+from app.services import Services
+
+log = logging.getLogger(__name__)
+
+PUBLISH_ACTION = "publish_upload"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedUpload:
+    stored: StoredUpload
+    doc_id: str
+    chunks: int
+
+
+async def ingest_attachments(
+    elements: list, scope: str, services: Services
+) -> tuple[list[IndexedUpload], list[str]]:
+    """Store and index every file on a message. Returns (indexed, rejection messages)."""
+    files = [e for e in elements if getattr(e, "path", None)]
+    if not files:
+        return [], []
+    indexed: list[IndexedUpload] = []
+    rejected: list[str] = []
+    settings = services.settings
+    async with cl.Step(name="Ingest", type="tool") as step:
+        step.start = utc_now()
+        t0 = time.perf_counter()
+        lines = []
+        for element in files:
+            name = element.name or Path(element.path).name
+            try:
+                size = Path(element.path).stat().st_size
+            except OSError:
+                rejected.append(f"{name} was not added: the upload did not arrive; try again.")
+                continue
+            reason = check_upload(
+                name,
+                size,
+                allowed=settings.upload_extensions,
+                max_bytes=settings.max_upload_bytes,
+            )
+            if reason:
+                rejected.append(reason)
+                lines.append(f"- ✗ {reason}")
+                continue
+            try:
+                stored = await asyncio.to_thread(
+                    store_upload, Path(element.path), name, scope, settings.upload_dir
+                )
+                f0 = time.perf_counter()
+                result = await asyncio.to_thread(
+                    services.library.add_file, stored.path, scope, name
+                )
+            except DocumentRejected as e:
+                rejected.append(f"{name} was not added: {e}")
+                lines.append(f"- ✗ {name}: {e}")
+                continue
+            except OSError as e:
+                log.exception("Storing upload %s failed", name)
+                rejected.append(f"{name} was not added: it could not be saved ({e.strerror}).")
+                continue
+            indexed.append(IndexedUpload(stored=stored, doc_id=result.doc_id, chunks=result.chunks))
+            lines.append(
+                f"- ✓ **{name}**: {result.chunks} chunks in {_ms(time.perf_counter() - f0)}"
+            )
+        total = time.perf_counter() - t0
+        chunks = sum(u.chunks for u in indexed)
+        step.name = f"Ingest · {len(indexed)} file(s) · {chunks} chunks · {_ms(total)}"
+        step.output = "\n".join(lines)
+        step.end = utc_now()
+    return indexed, rejected
+
+
+async def announce(indexed: list[IndexedUpload], rejected: list[str]) -> None:
+    for reason in rejected:
+        await cl.ErrorMessage(content=reason, author="Uploads").send()
+    for upload in indexed:
+        action = cl.Action(
+            name=PUBLISH_ACTION,
+            payload={"path": str(upload.stored.path), "name": upload.stored.name},
+            label="Add to shared knowledge",
+            tooltip="Copy this file into the shared knowledge folder for everyone",
+            icon="share-2",
+        )
+        await cl.Message(
+            content=f"Added **{upload.stored.name}** to this chat "
+            f"({upload.chunks} chunks). Only this chat can search it.",
+            author="Uploads",
+            actions=[action],
+        ).send()
+
+
+async def publish(action: cl.Action, scope: str, services: Services) -> str:
+    """Copy an upload into knowledge/ and index it as shared; returns the message to show."""
+    settings = services.settings
+    path = Path(str(action.payload.get("path", "")))
+    name = str(action.payload.get("name", path.name))
+    upload_root = settings.upload_dir.resolve()
+    # The payload comes back from the browser: only accept files this chat stored.
+    if not path.is_file() or upload_root not in path.resolve().parents:
+        return f"{name} is no longer available to share; upload it again."
+    stored = StoredUpload(name=name, path=path, size=path.stat().st_size)
+    try:
+        target, created = await asyncio.to_thread(
+            publish_to_knowledge, stored, settings.knowledge_dir
+        )
+        result = await asyncio.to_thread(services.library.add_file, target, None, None)
+    except DocumentRejected as e:
+        return f"{name} could not be shared: {e}"
+    except OSError as e:
+        return f"{name} could not be copied into the shared knowledge folder ({e.strerror})."
+    # The shared copy now serves this chat too; drop the chat-only copy to avoid duplicates.
+    await asyncio.to_thread(services.library.remove_document, result.doc_id, scope)
+    where = target.relative_to(settings.knowledge_dir)
+    if not created:
+        return f"{name} is already in the shared knowledge as {where}."
+    return f"Shared **{name}** as `{where}`: everyone can now find it ({result.chunks} chunks)."
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"

@@ -1,0 +1,133 @@
+"""Renders one answer's pipeline events as Chainlit steps and an answer message.
+
+The pipeline knows nothing of Chainlit; this class is the only place that maps its events
+onto `cl.Step` and `cl.Message`, so the order and look of a turn are decided here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import chainlit as cl
+from chainlit.utils import utc_now
+
+from app.chat.render import answer_markdown, citation_views, sources_markdown
+from app.pipeline import (
+    AnswerReset,
+    AnswerToken,
+    Done,
+    Event,
+    StepFinished,
+    StepStarted,
+    StepToken,
+)
+
+# Step titles while running; the pipeline's finished name (with latency) replaces them.
+_RUNNING = {
+    "rewrite": "Rewrite",
+    "retrieve": "Retrieve",
+    "draft": "Draft",
+    "route": "Route",
+    "escalate": "Escalate",
+}
+_TYPES = {
+    "rewrite": "llm",
+    "retrieve": "retrieval",
+    "draft": "llm",
+    "route": "tool",
+    "escalate": "llm",
+}
+
+
+@dataclass
+class _StepText:
+    answer: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+
+
+class TurnView:
+    """Consumes the events of one turn. `stream_draft=False` holds the answer until routed."""
+
+    def __init__(self, *, stream_draft: bool = True) -> None:
+        self.stream_draft = stream_draft
+        self.steps: dict[str, cl.Step] = {}
+        self.texts: dict[str, _StepText] = {}
+        self.answer: cl.Message | None = None
+        self.result = None
+
+    async def handle(self, event: Event) -> None:
+        match event:
+            case StepStarted(step=name):
+                await self._start(name)
+            case StepToken(step=name, text=text, kind=kind):
+                await self._step_token(name, text, kind)
+            case AnswerToken(text=text):
+                if self.stream_draft or "escalate" in self.steps:
+                    await self._answer_token(text)
+            case AnswerReset():
+                await self._reset_answer()
+            case StepFinished(step=name, name=title, detail=detail):
+                await self._finish(name, title, detail)
+            case Done(result=result):
+                await self._done(result)
+
+    async def _start(self, name: str) -> None:
+        step = cl.Step(name=_RUNNING.get(name, name.title()), type=_TYPES.get(name, "tool"))
+        step.start = utc_now()
+        self.steps[name] = step
+        self.texts[name] = _StepText()
+        await step.send()
+
+    async def _step_token(self, name: str, text: str, kind: str) -> None:
+        step = self.steps.get(name)
+        if step is None:
+            return
+        buf = self.texts[name]
+        (buf.reasoning if kind == "reasoning" else buf.answer).append(text)
+        await step.stream_token(text)
+
+    async def _answer_token(self, text: str) -> None:
+        if self.answer is None:
+            self.answer = cl.Message(content="")
+        await self.answer.stream_token(text)
+
+    async def _reset_answer(self) -> None:
+        if self.answer is not None:
+            self.answer.content = ""
+            await self.answer.update()
+
+    async def _finish(self, name: str, title: str, detail: str) -> None:
+        step = self.steps.get(name)
+        if step is None:
+            return
+        buf = self.texts[name]
+        parts = []
+        if buf.reasoning:
+            parts.append("**Reasoning**\n\n" + _quote("".join(buf.reasoning)))
+        if buf.answer:
+            parts.append(("**Draft**\n\n" if name == "draft" else "") + "".join(buf.answer))
+        if detail:
+            parts.append(detail)
+        step.name = title
+        step.output = "\n\n---\n\n".join(parts)
+        step.end = utc_now()
+        await step.update()
+
+    async def _done(self, result) -> None:
+        self.result = result
+        views = citation_views(result)
+        elements = [cl.Text(name=v.name, content=v.content, display="side") for v in views]
+        content = answer_markdown(result)
+        if not views and result.route == "sources_only":
+            content += "\n\n" + sources_markdown(result)
+        if self.answer is None:
+            self.answer = cl.Message(content=content, elements=elements)
+            await self.answer.send()
+        else:
+            self.answer.content = content
+            self.answer.elements = elements
+            await self.answer.update()
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line for line in text.strip().splitlines())

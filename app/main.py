@@ -1,0 +1,107 @@
+"""Chainlit entry point: `chainlit run app/main.py`. Wires callbacks to the core, nothing more."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+
+import chainlit as cl
+
+from app.chat import upload_flow
+from app.chat.preferences import ChatPreferences, preferences, widgets
+from app.chat.starters import STARTERS
+from app.chat.view import TurnView
+from app.config import SettingsError, get_settings
+from app.pipeline import Turn, ask
+from app.services import Services, start_services
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+try:
+    SETTINGS = get_settings()
+except SettingsError as err:
+    # One clear line instead of a stack trace from deep inside the server start-up.
+    print(err.message, file=sys.stderr, flush=True)
+    raise SystemExit(2) from None
+
+_services: Services | None = None
+
+
+def services() -> Services:
+    assert _services is not None, "services are created at app start-up"
+    return _services
+
+
+@cl.on_app_startup
+async def _startup() -> None:
+    global _services
+    _services = await start_services(SETTINGS)
+
+
+@cl.on_app_shutdown
+async def _shutdown() -> None:
+    if _services is not None:
+        await _services.aclose()
+
+
+@cl.set_starters
+async def _starters(*_args) -> list[cl.Starter]:
+    return [cl.Starter(label=label, message=message) for label, message in STARTERS]
+
+
+@cl.on_chat_start
+async def _chat_start() -> None:
+    cl.user_session.set("scope", f"chat-{uuid.uuid4().hex}")
+    cl.user_session.set("history", [])
+    values = await cl.ChatSettings(widgets(SETTINGS)).send()
+    cl.user_session.set("prefs", preferences(values, SETTINGS))
+
+
+@cl.on_settings_update
+async def _settings_update(values: dict) -> None:
+    cl.user_session.set("prefs", preferences(values, SETTINGS))
+
+
+@cl.on_chat_end
+async def _chat_end() -> None:
+    scope = cl.user_session.get("scope")
+    if scope and _services is not None:
+        # The files stay in durable storage; only the in-memory index for this chat goes.
+        services().library.drop_scope(scope)
+
+
+@cl.on_message
+async def _on_message(message: cl.Message) -> None:
+    svc = services()
+    scope: str = cl.user_session.get("scope")
+    prefs: ChatPreferences = cl.user_session.get("prefs")
+    history: list[Turn] = cl.user_session.get("history")
+
+    indexed, rejected = await upload_flow.ingest_attachments(message.elements or [], scope, svc)
+    await upload_flow.announce(indexed, rejected)
+    question = message.content.strip()
+    if not question:
+        return
+
+    view = TurnView(stream_draft=prefs.stream_draft)
+    events = ask(
+        question,
+        history=history,
+        scope=scope,
+        options=prefs.options,
+        library=svc.library,
+        gateway=svc.gateway,
+        settings=SETTINGS,
+    )
+    async for event in events:
+        await view.handle(event)
+    if view.result is not None and view.result.answer:
+        history.append(Turn(question=question, answer=view.result.answer))
+
+
+@cl.action_callback(upload_flow.PUBLISH_ACTION)
+async def _publish(action: cl.Action) -> None:
+    text = await upload_flow.publish(action, cl.user_session.get("scope"), services())
+    await cl.Message(content=text, author="Uploads").send()
+    await action.remove()

@@ -1,0 +1,36 @@
+"""Process-wide services: settings, the knowledge library and the LLM gateway.
+
+Built once when the server starts; the library load runs in a worker thread so start-up
+parsing never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from app.config import Settings
+from app.llm.gateway import LLMGateway
+from app.retrieval.library import Library
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    library: Library
+    gateway: LLMGateway
+
+    async def aclose(self) -> None:
+        await self.gateway.aclose()
+
+
+async def start_services(settings: Settings) -> Services:
+    library = await asyncio.to_thread(Library.open, settings)
+    stats = library.stats()
+    log.info("Knowledge loaded: %s", stats)
+    for path, reason in library.skipped():
+        log.warning("Skipped %s: %s", path, reason)
+    return Services(settings=settings, library=library, gateway=LLMGateway(settings))
