@@ -1,0 +1,647 @@
+"""One question, start to finish: (rewrite) → retrieve → draft → route → (escalate).
+
+`ask()` is an async generator of typed events the UI renders as they come, ending with
+`Done(result)`. Order and meaning:
+
+- `StepStarted(step)` / `StepFinished(step, name, detail)` bracket every step; `name` carries
+  the latency ("Draft · phi-4-mini · first token 180 ms · 1.9 s"), `detail` is markdown.
+- `StepToken(step, text, kind)` streams model output into its step (answer and reasoning).
+- `AnswerToken(text)` appends to the visible answer. Draft answer tokens go there as they
+  arrive, so the user sees text at the draft's first token. `AnswerReset()` clears it; it is
+  sent when the escalation's first answer token arrives (not before, so a failed escalation
+  leaves the draft on screen), and at the end whenever the final text differs from what
+  was streamed (the not-found message, removed citations). After the last event the visible
+  answer always equals `result.answer`.
+
+Failure handling, each ending in a normal `Done`:
+- the endpoint is unreachable, or the draft model fails before answering: route
+  `sources_only`, the answer lists the retrieved passages, the error is in `notices`;
+- escalation fails (before or during its answer): route `draft_kept`, the draft is shown,
+  `notices` says why;
+- the server says the context is too long: the prompt is refitted to half its size and
+  sent once more;
+- a stream cut mid-answer keeps the partial text, with `incomplete=True` and a notice.
+
+When retrieval finds nothing relevant (no hits, or a top score under `min_retrieval_score`)
+no model is asked at all: the route is `abstained` and the answer says what was searched.
+Asking the draft model would cost a call to produce the insufficient-context marker at
+best and an ungrounded answer at worst, and the larger model would only hallucinate more
+fluently.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from app.answer import (
+    AnswerResult,
+    ModelUsage,
+    Route,
+    StepName,
+    StepRecord,
+    cost,
+    format_duration,
+    render_footer,
+    render_model_step,
+    render_not_found,
+    render_retrieval,
+    render_route,
+    render_sources_only,
+)
+from app.citations import check_citations, drop_citations, strip_citations
+from app.config import RoutingPolicy, Settings
+from app.llm.errors import ContextTooLong, EndpointUnreachable, LLMError
+from app.llm.types import Completion, TokenEvent, TokenKind
+from app.prompting import (
+    NOT_FOUND_MARKER,
+    Prompt,
+    build_messages,
+    clean_rewrite,
+    count_message_tokens,
+    fit_prompt,
+    rewrite_messages,
+    shrink_budget,
+)
+from app.router import compute_signals, decide, is_not_found, nothing_relevant, signal_rows
+
+if TYPE_CHECKING:
+    from app.retrieval.types import Hit
+
+__all__ = [
+    "AnswerReset",
+    "AnswerResult",
+    "AnswerToken",
+    "AskOptions",
+    "Done",
+    "Event",
+    "StepFinished",
+    "StepStarted",
+    "StepToken",
+    "Turn",
+    "ask",
+    "render_footer",
+    "render_not_found",
+]
+
+REWRITE_MAX_TOKENS = 96
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class AskOptions:
+    """Per-chat settings the user can change in the UI."""
+
+    top_k: int
+    policy: RoutingPolicy
+    rewrite: bool
+    temperature: float
+    show_draft_hint: bool
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AskOptions:
+        return cls(
+            top_k=settings.top_k,
+            policy=settings.routing_policy,
+            rewrite=settings.rewrite_followups,
+            temperature=settings.temperature,
+            show_draft_hint=settings.show_draft_hint,
+        )
+
+
+@dataclass(slots=True)
+class Turn:
+    """One earlier question and the answer shown for it."""
+
+    question: str
+    answer: str
+
+
+class SearchesLibrary(Protocol):
+    def search(self, query: str, k: int, scope: str | None = None) -> list[Hit]: ...
+
+
+class StreamsCompletions(Protocol):
+    def stream(
+        self, model: str, messages: list[dict[str, str]], *, temperature: float, max_tokens: int
+    ) -> AsyncIterator[TokenEvent | Completion]: ...
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StepStarted:
+    step: StepName
+
+
+@dataclass(frozen=True, slots=True)
+class StepToken:
+    step: StepName
+    text: str
+    kind: TokenKind
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerToken:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerReset:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StepFinished:
+    step: StepName
+    name: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    result: AnswerResult
+
+
+Event = StepStarted | StepToken | AnswerToken | AnswerReset | StepFinished | Done
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+class MarkerGate:
+    """Holds back streamed answer text while it could still be the insufficient-context
+    marker, so the user never sees `INSUFFICIENT_CONTEXT` flash by before the friendly text."""
+
+    def __init__(self) -> None:
+        self._held = ""
+        self._open = False
+
+    def feed(self, text: str) -> str:
+        if self._open:
+            return text
+        self._held += text
+        probe = self._held.strip().upper()
+        if NOT_FOUND_MARKER.startswith(probe) or probe.startswith(NOT_FOUND_MARKER):
+            return ""
+        self._open = True
+        out, self._held = self._held, ""
+        return out
+
+    def flush(self) -> str:
+        """What is still held at the end: the marker itself is dropped, anything else kept."""
+        out, self._held = self._held, ""
+        return "" if out.strip().upper().startswith(NOT_FOUND_MARKER) else out
+
+
+@dataclass(slots=True)
+class _Call:
+    """The outcome of one model call with its single shrink-and-retry."""
+
+    prompt: Prompt
+    completion: Completion | None = None
+    error: LLMError | None = None
+    attempts: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+async def _stream_call(
+    gateway: StreamsCompletions,
+    model: str,
+    call: _Call,
+    refit: Callable[[int], Prompt] | None,
+    *,
+    temperature: float,
+    max_tokens: int,
+) -> AsyncIterator[TokenEvent]:
+    """Stream one call, filling `call`. On ContextTooLong (always raised before the first
+    token) refit the prompt to `shrink_budget` and try exactly once more."""
+    while True:
+        call.attempts += 1
+        try:
+            async for item in gateway.stream(
+                model, call.prompt.messages, temperature=temperature, max_tokens=max_tokens
+            ):
+                if isinstance(item, Completion):
+                    call.completion = item
+                else:
+                    yield item
+            return
+        except ContextTooLong as e:
+            if refit is None or call.attempts > 1:
+                call.error = e
+                return
+            before = call.prompt
+            call.prompt = refit(shrink_budget(before))
+            call.notes.append(
+                f"The server said the context was too long; retried with "
+                f"{len(call.prompt.blocks)} of {len(before.blocks)} passages "
+                f"(~{call.prompt.tokens:,} instead of ~{before.tokens:,} tokens)."
+            )
+        except LLMError as e:
+            call.error = e
+            return
+
+
+def _record(
+    step: StepName,
+    model: str,
+    call: _Call,
+    seconds: float,
+    prices: tuple[float, float],
+) -> StepRecord:
+    c = call.completion
+    record = StepRecord(
+        step=step,
+        name="",
+        seconds=seconds,
+        model=model,
+        attempts=max(1, call.attempts),
+        error=call.error.user_message if call.error else (c.error if c else None),
+    )
+    if c is not None:
+        record.model_id = c.model_id
+        record.ttft_s = c.timing.ttft_s
+        record.prompt_tokens = c.prompt_tokens
+        record.completion_tokens = c.completion_tokens
+        record.tokens_per_s = c.timing.tokens_per_s
+        record.usage_reported = c.usage_reported
+        record.finish_reason = c.finish_reason
+        record.cost = cost(c.prompt_tokens, c.completion_tokens, *prices)
+    title = {"draft": "Draft", "escalate": "Escalate", "rewrite": "Rewrite"}.get(step, step)
+    parts = [title] if step == "rewrite" else [title, model]
+    if c is None:
+        parts.append("failed")
+    elif c.timing.ttft_s is not None and step != "rewrite":
+        parts.append(f"first token {format_duration(c.timing.ttft_s)}")
+    if c is not None and c.incomplete:
+        parts.append("cut off")
+    parts.append(format_duration(seconds))
+    record.name = " · ".join(parts)
+    return record
+
+
+def _add_usage(usage: dict[str, ModelUsage], record: StepRecord) -> None:
+    if record.model is None or (record.prompt_tokens == 0 and record.completion_tokens == 0):
+        if record.model is not None:
+            usage.setdefault(record.model, ModelUsage())
+        return
+    u = usage.setdefault(record.model, ModelUsage())
+    u.prompt_tokens += record.prompt_tokens
+    u.completion_tokens += record.completion_tokens
+    u.cost += record.cost
+
+
+def _history_for_prompt(history: Sequence[Turn]) -> list[Turn]:
+    # Old answers cite old context blocks; their [n] would point at the wrong blocks now.
+    return [Turn(t.question, " ".join(strip_citations(t.answer).split())) for t in history]
+
+
+def _scope_label(scope: str | None) -> str:
+    return (
+        "the shared documents" if scope is None else "the shared documents and this chat's uploads"
+    )
+
+
+# --- the pipeline ---------------------------------------------------------------------------
+
+
+async def ask(
+    question: str,
+    *,
+    history: list[Turn],
+    scope: str | None,
+    options: AskOptions,
+    library: SearchesLibrary,
+    gateway: StreamsCompletions,
+    settings: Settings,
+) -> AsyncIterator[Event]:
+    """Answer `question`; see the module docstring for the events and failure handling."""
+    t_start = time.perf_counter()
+    notices: list[str] = []
+    steps: list[StepRecord] = []
+    usage: dict[str, ModelUsage] = {}
+    draft_prices = (settings.draft_price_in_per_1k, settings.draft_price_out_per_1k)
+    escalation_prices = (settings.escalation_price_in_per_1k, settings.escalation_price_out_per_1k)
+    prompt_history = _history_for_prompt(history)
+    endpoint_down: EndpointUnreachable | None = None
+    first_visible: float | None = None
+    visible = ""  # what the answer message shows now
+
+    def show(text: str) -> AnswerToken:
+        nonlocal first_visible, visible
+        if first_visible is None and text.strip():
+            first_visible = time.perf_counter() - t_start
+        visible += text
+        return AnswerToken(text)
+
+    def reset() -> AnswerReset:
+        nonlocal visible
+        visible = ""
+        return AnswerReset()
+
+    # --- rewrite ------------------------------------------------------------------------
+    searched_query = question
+    if history and options.rewrite:
+        yield StepStarted("rewrite")
+        t0 = time.perf_counter()
+        messages = rewrite_messages(question, prompt_history, history_turns=settings.history_turns)
+        call = _Call(Prompt(messages=messages, blocks=[], tokens=count_message_tokens(messages)))
+        async for ev in _stream_call(
+            gateway,
+            settings.draft_model,
+            call,
+            None,
+            temperature=0.0,
+            max_tokens=REWRITE_MAX_TOKENS,
+        ):
+            yield StepToken("rewrite", ev.text, ev.kind)
+        record = _record(
+            "rewrite", settings.draft_model, call, time.perf_counter() - t0, draft_prices
+        )
+        steps.append(record)
+        _add_usage(usage, record)
+        notes: list[str] = []
+        if call.completion is not None and not call.completion.incomplete:
+            searched_query = clean_rewrite(call.completion.text, question)
+            notes.append(f"“{question.strip()}” → “{searched_query}”")
+        else:
+            if isinstance(call.error, EndpointUnreachable):
+                endpoint_down = call.error
+            reason = call.error.user_message if call.error else (record.error or "cut off")
+            notes.append(f"Rewrite failed ({reason}); searched the question as asked.")
+        yield StepFinished("rewrite", record.name, render_model_step(record, notes))
+
+    # --- retrieve -----------------------------------------------------------------------
+    yield StepStarted("retrieve")
+    t0 = time.perf_counter()
+    hits = sorted(library.search(searched_query, options.top_k, scope=scope), key=lambda h: h.rank)
+    seconds = time.perf_counter() - t0
+    name = f"Retrieve · {format_duration(seconds)}"
+    steps.append(StepRecord(step="retrieve", name=name, seconds=seconds))
+    yield StepFinished("retrieve", name, render_retrieval(searched_query, hits))
+
+    def finish(**fields: object) -> Done:
+        result = AnswerResult(
+            question=question,
+            searched_query=searched_query,
+            scope=scope,
+            steps=steps,
+            usage=usage,
+            hits=hits,
+            notices=notices,
+            ttft_s=first_visible,
+            total_s=time.perf_counter() - t_start,
+            **fields,  # type: ignore[arg-type]
+        )
+        return Done(result)
+
+    def route_step(label: str, reasons: list[str], rows: list[tuple[str, str]]) -> StepFinished:
+        name = f"Route · {label}"
+        steps.append(StepRecord(step="route", name=name, seconds=0.0))
+        return StepFinished("route", name, render_route(label, reasons, rows))
+
+    scope_label = _scope_label(scope)
+
+    # --- nothing relevant: abstain --------------------------------------------------------
+    if nothing_relevant(hits, settings.min_retrieval_score):
+        top = f"{hits[0].score:.2f}" if hits else "none"
+        reasons = [
+            "retrieval found nothing relevant, so no model was asked: a larger model would "
+            "only guess more fluently",
+            f"top score {top}, the minimum for relevance is {settings.min_retrieval_score:.2f}",
+        ]
+        yield StepStarted("route")
+        yield route_step("abstain", reasons, [("hits", str(len(hits))), ("top BM25 score", top)])
+        answer = render_not_found(question, searched_query, hits=hits, scope_label=scope_label)
+        yield show(answer)
+        yield finish(answer=answer, route="abstained", reasons=reasons, not_found=True)
+        return
+
+    prompt = fit_prompt(
+        searched_query,
+        hits,
+        prompt_history,
+        budget=settings.context_token_budget,
+        history_turns=settings.history_turns,
+    )
+
+    def refit_draft(budget: int) -> Prompt:
+        return fit_prompt(
+            searched_query,
+            hits,
+            prompt_history,
+            budget=budget,
+            history_turns=settings.history_turns,
+        )
+
+    # --- draft ----------------------------------------------------------------------------
+    yield StepStarted("draft")
+    t0 = time.perf_counter()
+    draft_call = _Call(prompt)
+    gate = MarkerGate()
+    if endpoint_down is not None:
+        draft_call.error = endpoint_down  # the rewrite just failed to connect; don't wait again
+    else:
+        async for ev in _stream_call(
+            gateway,
+            settings.draft_model,
+            draft_call,
+            refit_draft,
+            temperature=options.temperature,
+            max_tokens=settings.max_answer_tokens,
+        ):
+            yield StepToken("draft", ev.text, ev.kind)
+            if ev.kind == "answer":
+                out = gate.feed(ev.text)
+                if out:
+                    yield show(out)
+        tail = gate.flush()
+        if tail:
+            yield show(tail)
+    draft_record = _record(
+        "draft", settings.draft_model, draft_call, time.perf_counter() - t0, draft_prices
+    )
+    steps.append(draft_record)
+    _add_usage(usage, draft_record)
+    yield StepFinished(
+        "draft", draft_record.name, render_model_step(draft_record, draft_call.notes)
+    )
+    notices.extend(draft_call.notes)
+
+    draft = draft_call.completion
+    if draft is None:
+        assert draft_call.error is not None
+        notices.append(draft_call.error.user_message)
+        reasons = ["the draft model could not be used, so the retrieved passages are shown"]
+        yield StepStarted("route")
+        yield route_step("sources only", reasons, [("error", draft_call.error.user_message)])
+        answer = render_sources_only(hits)
+        if visible:
+            yield reset()
+        yield show(answer)
+        yield finish(
+            answer=answer,
+            route="sources_only",
+            reasons=reasons,
+            blocks=[],
+            citations={n: h for n, h in enumerate(hits, start=1)},
+        )
+        return
+
+    # --- route ----------------------------------------------------------------------------
+    yield StepStarted("route")
+    signals = compute_signals(
+        draft.text,
+        finish_reason=draft.finish_reason,
+        incomplete=draft.incomplete,
+        logprobs=draft.logprobs,
+        blocks=draft_call.prompt.blocks,
+        hits=hits,
+        min_draft_tokens=settings.min_draft_tokens,
+    )
+    decision = decide(signals, policy=options.policy, threshold=settings.escalate_below)
+    rows = signal_rows(signals, decision)
+    yield route_step("escalate" if decision.escalate else "keep draft", decision.reasons, rows)
+
+    final = draft
+    final_prompt = draft_call.prompt
+    route: Route = "draft"
+    reasons = list(decision.reasons)
+
+    # --- escalate -------------------------------------------------------------------------
+    if decision.escalate:
+        yield StepStarted("escalate")
+        t0 = time.perf_counter()
+        context_hits = [b.hit for b in draft_call.prompt.blocks]
+        hint = draft.text if options.show_draft_hint and draft.text and not signals.marker else None
+        esc_prompt = _escalation_prompt(
+            searched_query, draft_call.prompt, prompt_history, hint, settings
+        )
+
+        def refit_escalation(budget: int) -> Prompt:
+            return fit_prompt(
+                searched_query,
+                context_hits,
+                prompt_history,
+                budget=budget,
+                history_turns=settings.history_turns,
+            )
+
+        esc_call = _Call(esc_prompt)
+        esc_gate = MarkerGate()
+        replaced = False
+        async for ev in _stream_call(
+            gateway,
+            settings.escalation_model,
+            esc_call,
+            refit_escalation,
+            temperature=options.temperature,
+            max_tokens=settings.max_answer_tokens,
+        ):
+            yield StepToken("escalate", ev.text, ev.kind)
+            if ev.kind == "answer":
+                out = esc_gate.feed(ev.text)
+                if out:
+                    if not replaced:
+                        replaced = True
+                        yield reset()
+                    yield show(out)
+        esc_record = _record(
+            "escalate",
+            settings.escalation_model,
+            esc_call,
+            time.perf_counter() - t0,
+            escalation_prices,
+        )
+        steps.append(esc_record)
+        _add_usage(usage, esc_record)
+        yield StepFinished(
+            "escalate", esc_record.name, render_model_step(esc_record, esc_call.notes)
+        )
+        notices.extend(esc_call.notes)
+        esc = esc_call.completion
+        if esc is not None and not esc.incomplete:
+            final, final_prompt, route = esc, esc_call.prompt, "escalated"
+        else:
+            why = esc_call.error.user_message if esc_call.error else f"it was cut off: {esc.error}"
+            notices.append(
+                f"Escalation to {settings.escalation_model} failed: {why} Showing the draft."
+            )
+            reasons.append(f"escalation failed ({why}); the draft is shown")
+            route = "draft_kept"
+
+    # --- final answer ---------------------------------------------------------------------
+    if final.incomplete:
+        notices.append(
+            f"The answer stopped early ({final.error}); what arrived is shown and may be "
+            "incomplete."
+        )
+    not_found = is_not_found(final.text)
+    citations: dict[int, Hit] = {}
+    dropped: list[int] = []
+    if not_found:
+        answer = render_not_found(question, searched_query, hits=hits, scope_label=scope_label)
+    elif not final.text.strip():
+        answer = "The model returned an empty answer."
+        notices.append(f"{final.model} returned an empty answer.")
+    else:
+        check = check_citations(final.text, final_prompt.blocks)
+        citations, dropped = dict(check.valid), list(check.invalid)
+        answer = drop_citations(final.text, dropped)
+    if visible.strip() != answer.strip():
+        if visible:
+            yield reset()
+        yield show(answer)
+    yield finish(
+        answer=answer,
+        route=route,
+        reasons=reasons,
+        confidence=decision.confidence,
+        signals=signals,
+        decision=decision,
+        signal_table=rows,
+        blocks=list(final_prompt.blocks),
+        citations=citations,
+        dropped_citations=dropped,
+        not_found=not_found,
+        incomplete=final.incomplete,
+        draft=draft.text,
+    )
+
+
+def _escalation_prompt(
+    question: str,
+    draft_prompt: Prompt,
+    history: Sequence[Turn],
+    hint: str | None,
+    settings: Settings,
+) -> Prompt:
+    """The draft's context, unchanged, with the draft as a hint when it fits the budget.
+
+    The hint is dropped rather than any block: the escalation model must answer from the
+    same context, and the hint is the least important part.
+    """
+    turns = (
+        list(history[len(history) - draft_prompt.history_used :])
+        if draft_prompt.history_used
+        else []
+    )
+    if hint is not None:
+        messages = build_messages(question, draft_prompt.blocks, turns, draft_hint=hint)
+        tokens = count_message_tokens(messages)
+        if tokens <= max(settings.context_token_budget, draft_prompt.tokens):
+            return Prompt(
+                messages=messages,
+                blocks=draft_prompt.blocks,
+                dropped=draft_prompt.dropped,
+                history_used=draft_prompt.history_used,
+                tokens=tokens,
+                budget=draft_prompt.budget,
+            )
+    return draft_prompt
