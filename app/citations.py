@@ -42,8 +42,8 @@ def find_citations(text: str) -> list[int]:
 
 
 def strip_citations(text: str) -> str:
-    """The text with every citation group removed (for measuring the answer's own words)."""
-    return _GROUP.sub(" ", text)
+    """The text with every citation group, and the spaces before it, removed."""
+    return _SPACED_GROUP.sub("", text)
 
 
 @dataclass(frozen=True, slots=True)

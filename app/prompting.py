@@ -74,6 +74,7 @@ class Prompt:
     history_used: int = 0  # chat turns included
     tokens: int = 0  # estimated prompt tokens (tokenizer count + per-message overhead)
     budget: int = 0
+    fixed_tokens: int = 0  # the part that is never dropped: system prompt, question, hint
 
 
 def source_label(hit: Hit) -> str:
@@ -180,15 +181,18 @@ def fit_prompt(
         history_used=n_turns,
         tokens=tokens,
         budget=budget,
+        fixed_tokens=count_message_tokens(measure(0, 0)[0]),
     )
 
 
 def shrink_budget(prompt: Prompt) -> int:
     """The budget for the one retry after the server said the context was too long.
 
-    The server's window is evidently smaller than our estimate, so halve what we sent.
+    The server's window is evidently smaller than our estimate, so halve the part we can
+    drop (context blocks and history); the system prompt and the question stay.
     """
-    return max(1, min(prompt.tokens, prompt.budget) // 2)
+    droppable = max(0, prompt.tokens - prompt.fixed_tokens)
+    return prompt.fixed_tokens + droppable // 2
 
 
 # --- Standalone-question rewrite for follow-ups --------------------------------------------

@@ -120,7 +120,8 @@ def test_shrink_budget_halves_what_was_sent():
         budget=shrink_budget(p),
         history_turns=0,
     )
-    assert shrink_budget(p) == p.tokens // 2
+    assert shrink_budget(p) == p.fixed_tokens + (p.tokens - p.fixed_tokens) // 2
+    assert smaller.tokens - smaller.fixed_tokens <= (p.tokens - p.fixed_tokens) // 2
     assert 0 < len(smaller.blocks) < len(p.blocks)
 
 
