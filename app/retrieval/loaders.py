@@ -172,9 +172,11 @@ def load_markdown(data: bytes, name: str) -> Document:
             para.append((start, end))
             if line.strip().startswith(fence):
                 fence = None
+                flush()  # a code block is a paragraph of its own
             continue
         m = _FENCE.match(line)
         if m:
+            flush()
             fence = m.group(1)
             para.append((start, end))
             continue

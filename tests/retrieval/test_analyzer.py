@@ -1,0 +1,44 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.retrieval.analyzer import STOPWORDS, analyze, normalize
+
+
+def test_stems_and_drops_stopwords():
+    assert analyze("The runners were running to the races") == ["runner", "run", "race"]
+
+
+def test_nfkc_and_casefold():
+    # Full-width letters, a ligature and German sharp s fold to plain lower-case forms.
+    assert analyze("ＢＭ２５") == ["bm25"]
+    assert analyze("ﬁle FILES") == ["file", "file"]
+    assert normalize("Straße") == "strasse"
+
+
+def test_punctuation_splits_words_and_numbers_survive():
+    assert analyze("IL-6, COVID-19; e-mail!") == ["il", "6", "covid", "19", "e", "mail"]
+
+
+def test_non_latin_scripts_are_words():
+    assert analyze("Привет мир 東京") == ["привет", "мир", "東京"]
+
+
+def test_empty_and_stopword_only():
+    assert analyze(" ".join(sorted(STOPWORDS))) == []
+    assert analyze("") == []
+    assert analyze("the and of it") == []
+    assert analyze("  \n\t ") == []
+
+
+def test_duplicates_are_kept_for_term_frequency():
+    assert analyze("leave leave leave") == ["leav"] * 3
+
+
+@given(st.text(max_size=200))
+def test_query_and_document_pipelines_agree(text):
+    out = analyze(text)
+    # Same input, same terms (the stem cache must not change results) ...
+    assert analyze(text) == out
+    # ... no empties, no whitespace, and concatenation is compositional.
+    assert all(t and not any(c.isspace() for c in t) for t in out)
+    assert analyze(text + " " + text) == out + out

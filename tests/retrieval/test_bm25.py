@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from rank_bm25 import BM25Okapi
+
+from app.retrieval.bm25 import SHARED, BM25Index, BM25Params
+
+VOCAB = [f"t{i}" for i in range(25)]
+docs_st = st.lists(st.lists(st.sampled_from(VOCAB), max_size=12), min_size=1, max_size=30)
+query_st = st.lists(st.sampled_from([*VOCAB, "unknown"]), min_size=1, max_size=5)
+
+
+def reference_top(corpus, query, k, k1, b, eps):
+    """Top-k of plain BM25Okapi.get_scores: positive scores, best first, ties by index."""
+    with np.errstate(invalid="ignore"):  # b=1 and an empty doc: 0/0 in rank-bm25, never > 0
+        scores = BM25Okapi(corpus, k1=k1, b=b, epsilon=eps).get_scores(query)
+    ranked = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
+    return ranked[:k], scores
+
+
+def assert_same_top(slots, scores, ref_ids, ref_scores, slot_to_ref=None):
+    """Identical top-k up to the order of exactly tied scores."""
+    mapped = [int(s) if slot_to_ref is None else slot_to_ref[int(s)] for s in slots]
+    assert len(mapped) == len(ref_ids)
+    np.testing.assert_allclose(scores, [ref_scores[i] for i in ref_ids], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(scores, [ref_scores[i] for i in mapped], rtol=1e-9, atol=1e-12)
+
+
+def usable(corpus) -> bool:
+    return any(corpus)  # BM25Okapi divides by zero on an all-empty corpus
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    corpus=docs_st,
+    query=query_st,
+    k=st.integers(1, 12),
+    cuts=st.lists(st.integers(0, 30), max_size=4),
+    k1=st.sampled_from([0.9, 1.2, 1.5, 2.0]),
+    b=st.sampled_from([0.0, 0.5, 0.75, 1.0]),
+    eps=st.sampled_from([0.0, 0.25, 0.5]),
+)
+def test_topk_matches_rank_bm25_exactly_with_incremental_adds(corpus, query, k, cuts, k1, b, eps):
+    assume(usable(corpus))
+    index = BM25Index(BM25Params(k1, b, eps, small_corpus_fix=False))
+    bounds = sorted({0, len(corpus), *(c for c in cuts if c <= len(corpus))})
+    for lo, hi in zip(bounds, bounds[1:], strict=False):  # several segments, merged or not
+        index.add(corpus[lo:hi])
+    ref_ids, ref_scores = reference_top(corpus, query, k, k1, b, eps)
+    assert_same_top(*index.search(query, k), ref_ids, ref_scores)
+
+
+@settings(max_examples=200, deadline=None)
+@given(corpus=docs_st, query=query_st, k=st.integers(1, 12), data=st.data())
+def test_topk_after_removals_matches_rank_bm25_on_the_rest(corpus, query, k, data):
+    removed = data.draw(st.sets(st.integers(0, len(corpus) - 1)))
+    rest = [d for i, d in enumerate(corpus) if i not in removed]
+    assume(usable(rest))
+    index = BM25Index(BM25Params(1.5, 0.75, 0.25, small_corpus_fix=False))
+    index.add(corpus)
+    index.remove(np.array(sorted(removed), dtype=np.int64))
+    if data.draw(st.booleans()):
+        index.compact()
+    slot_to_ref = {}
+    for slot in range(len(corpus)):
+        if slot not in removed:
+            slot_to_ref[slot] = len(slot_to_ref)
+    ref_ids, ref_scores = reference_top(rest, query, k, 1.5, 0.75, 0.25)
+    assert_same_top(*index.search(query, k), ref_ids, ref_scores, slot_to_ref)
+
+
+@settings(max_examples=200, deadline=None)
+@given(corpus=docs_st, query=query_st, k=st.integers(1, 12))
+def test_small_corpus_fix_changes_nothing_when_rank_bm25_idf_is_positive(corpus, query, k):
+    assume(usable(corpus))
+    assume(min(BM25Okapi(corpus, k1=1.2, b=0.75, epsilon=0.25).idf.values()) > 0)
+    index = BM25Index(BM25Params(1.2, 0.75, 0.25, small_corpus_fix=True))
+    index.add(corpus)
+    ref_ids, ref_scores = reference_top(corpus, query, k, 1.2, 0.75, 0.25)
+    assert_same_top(*index.search(query, k), ref_ids, ref_scores)
+
+
+@settings(max_examples=150, deadline=None)
+@given(shared=docs_st, mine=docs_st, other=docs_st, query=query_st)
+def test_a_scope_sees_shared_plus_its_own_docs_with_their_joint_statistics(
+    shared, mine, other, query
+):
+    assume(usable(shared) and usable(shared + mine))
+    index = BM25Index(BM25Params(1.5, 0.75, 0.25, small_corpus_fix=False))
+    index.add(shared[:1])
+    index.add(mine, group=1)
+    index.add(shared[1:])
+    index.add(other, group=2)
+    # Slots follow insertion order: shared[0], mine..., shared[1:], other...
+    as_joint = {0: 0}
+    as_joint.update({1 + i: len(shared) + i for i in range(len(mine))})
+    as_joint.update({1 + len(mine) + j: 1 + j for j in range(len(shared) - 1)})
+    joint = shared + mine
+    ref_ids, ref_scores = reference_top(joint, query, 50, 1.5, 0.75, 0.25)
+    assert_same_top(*index.search(query, 50, group=1), ref_ids, ref_scores, as_joint)
+
+    ref_ids, ref_scores = reference_top(shared, query, 50, 1.5, 0.75, 0.25)
+    shared_slots = {0: 0, **{1 + len(mine) + i: 1 + i for i in range(len(shared) - 1)}}
+    assert_same_top(*index.search(query, 50), ref_ids, ref_scores, shared_slots)
+
+
+# --- rank-bm25's small-corpus flaws, and the fix --------------------------------------------
+def test_rank_bm25_flaws_are_real():
+    # One of two docs matches: IDF log(1.5/1.5) = 0, so nothing scores.
+    assert list(BM25Okapi([["leave", "policy"], ["travel"]]).get_scores(["leave"])) == [0, 0]
+    # A term in exactly half of four documents gets IDF 0 too.
+    four = [["a", "x"], ["a", "y"], ["b"], ["c"]]
+    assert BM25Okapi(four).idf["a"] == 0
+
+
+def test_single_uploaded_document_ranks_its_chunks():
+    index = BM25Index()
+    index.add([["leave", "polici", "annual"], ["travel", "book"], ["leave", "leave", "sick"]])
+    slots, scores = index.search(["leave"], 5)
+    assert slots.tolist() == [2, 0] and (scores > 0).all()
+
+
+@pytest.mark.parametrize(
+    "corpus",
+    [
+        [["leave", "polici"]],  # one chunk
+        [["leave", "polici"], ["travel"]],  # two chunks
+        [["leave", "x"], ["leave", "y"], ["b"], ["c"]],  # term in exactly half
+    ],
+)
+def test_fix_gives_matching_chunks_a_positive_score(corpus):
+    index = BM25Index(BM25Params(small_corpus_fix=True))
+    index.add(corpus)
+    slots, scores = index.search(["leave"], 5)
+    matching = [i for i, d in enumerate(corpus) if "leave" in d]
+    assert sorted(slots.tolist()) == matching and (scores > 0).all()
+
+
+def test_fixed_idf_still_prefers_rarer_terms():
+    index = BM25Index()
+    index.add([["common", "rare"], ["common"]])
+    assert index.idf("rare") > index.idf("common") > 0
+
+
+# --- behaviour --------------------------------------------------------------------------------
+def test_removed_and_dropped_documents_disappear():
+    index = BM25Index()
+    slots = index.add([["alpha"], ["alpha", "beta"], ["gamma"]])
+    up = index.add([["alpha", "upload"]], group=7)
+    index.remove(slots[:1])
+    assert index.search(["alpha"], 10)[0].tolist() == [1]
+    assert sorted(index.search(["alpha"], 10, group=7)[0].tolist()) == [1, int(up[0])]
+    index.drop_group(7)
+    assert index.search(["upload"], 10, group=7)[0].tolist() == []
+    assert index.n_docs() == 2
+
+
+def test_many_small_adds_stay_few_segments_and_compaction_drops_dead_postings():
+    index = BM25Index()
+    for i in range(300):
+        index.add([[f"t{i % 7}", "common"]])
+    assert len(index._segments) <= 10
+    index.remove(np.arange(0, 300, 2))
+    before = index.postings
+    index.compact()
+    assert index.postings == before // 2
+    assert len(index.search(["common"], 1000)[0]) == 150
+
+
+def test_unknown_terms_and_empty_queries():
+    index = BM25Index()
+    index.add([["a"]])
+    assert index.search([], 5)[0].size == 0
+    assert index.search(["zzz"], 5)[0].size == 0
+    assert index.search(["a"], 0)[0].size == 0
+    assert BM25Index().search(["a"], 5)[0].size == 0
+
+
+def test_scores_group_stats_are_isolated():
+    index = BM25Index()
+    index.add([["shared", "x"], ["shared", "y"], ["z"]])
+    before = index.search(["shared"], 5)
+    index.add([["shared"]] * 20, group=3)  # a chat uploads many docs with the term
+    after = index.search(["shared"], 5)
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_allclose(before[1], after[1])
+    assert index.idf("shared", group=3) != index.idf("shared", group=SHARED)
