@@ -565,15 +565,15 @@ async def ask(
             "escalate", esc_record.name, render_model_step(esc_record, esc_call.notes)
         )
         notices.extend(esc_call.notes)
-        esc = esc_call.completion
-        if esc is not None and not esc.incomplete:
-            final, final_prompt, route = esc, esc_call.prompt, "escalated"
+        why = _escalation_failure(esc_call)
+        if why is None:
+            assert esc_call.completion is not None
+            final, final_prompt, route = esc_call.completion, esc_call.prompt, "escalated"
         else:
-            why = esc_call.error.user_message if esc_call.error else f"it was cut off: {esc.error}"
             notices.append(
                 f"Escalation to {settings.escalation_model} failed: {why} Showing the draft."
             )
-            reasons.append(f"escalation failed ({why}); the draft is shown")
+            reasons.append(f"escalation failed ({why.rstrip('.')}); the draft is shown")
             route = "draft_kept"
 
     # --- final answer ---------------------------------------------------------------------
@@ -613,6 +613,20 @@ async def ask(
         incomplete=final.incomplete,
         draft=draft.text,
     )
+
+
+def _escalation_failure(call: _Call) -> str | None:
+    """Why the escalation cannot replace the draft, or None when it can."""
+    if call.error is not None:
+        return call.error.user_message
+    c = call.completion
+    assert c is not None
+    if c.incomplete:
+        return f"its answer was cut off ({c.error})."
+    if not c.text.strip():
+        # gpt-oss can spend the whole token allowance reasoning and never answer.
+        return f"it returned no answer (finish reason: {c.finish_reason or 'none'})."
+    return None
 
 
 def _escalation_prompt(

@@ -239,6 +239,63 @@ async def test_escalation_cut_mid_answer_restores_the_draft(llm, settings, libra
     assert any("cut off" in n for n in res.notices)
 
 
+async def test_escalation_spent_on_reasoning_keeps_the_draft(llm, settings, library, gateway):
+    llm.script(
+        [
+            draft_rule(text="25 days."),
+            escalation_rule(reasoning="Hmm " * 50, finish_reason="length"),
+        ]
+    )
+    r = await run(settings=settings, library=library, gateway=gateway)
+    assert r.result.route == "draft_kept"
+    assert r.visible == r.result.answer == "25 days."
+    assert any("returned no answer (finish reason: length)" in n for n in r.result.notices)
+
+
+async def test_unknown_draft_model_lists_available_models(llm, knowledge, library):
+    s = make_settings(llm.base_url, knowledge, draft_model="mistral-7b")
+    gateway = LLMGateway(s)
+    try:
+        r = await run(settings=s, library=library, gateway=gateway)
+    finally:
+        await gateway.aclose()
+    assert r.result.route == "sources_only"
+    assert any(
+        "Phi-4-mini-instruct-generic-cpu" in n and "mistral-7b" in n for n in r.result.notices
+    )
+
+
+async def test_unknown_escalation_model_keeps_the_draft(llm, knowledge, library):
+    s = make_settings(llm.base_url, knowledge, escalation_model="llama-70b")
+    gateway = LLMGateway(s)
+    llm.script([draft_rule(text="25 days.")])
+    try:
+        r = await run(settings=s, library=library, gateway=gateway)
+    finally:
+        await gateway.aclose()
+    assert r.result.route == "draft_kept"
+    assert any(
+        "Escalation to llama-70b failed" in n and "gpt-oss-20b-generic-cpu" in n
+        for n in r.result.notices
+    )
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("present", -0.1), ("null", None)])
+async def test_logprobs_reach_the_router_when_the_server_sends_them(
+    llm, settings, library, gateway, mode, expected
+):
+    llm.script([draft_rule(text=GOOD, logprobs=mode, logprob=-0.1)])
+    r = await run(settings=settings, library=library, gateway=gateway)
+    signals = r.result.signals
+    assert signals is not None
+    if expected is None:
+        assert signals.mean_logprob is None
+        assert "component: logprob" not in r.finished("route").detail
+    else:
+        assert signals.mean_logprob == pytest.approx(expected)
+        assert "component: logprob" in r.finished("route").detail
+
+
 async def test_context_too_long_shrinks_once_and_retries(llm, settings, library, gateway):
     llm.script(
         [
