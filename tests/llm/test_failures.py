@@ -197,3 +197,13 @@ def test_every_error_has_a_user_message() -> None:
     ]
     for e in errors:
         assert e.user_message and str(e) == e.user_message
+
+
+async def test_endpoint_without_v1_says_so(
+    llm: ScriptedLLM, make_gateway: Callable[..., LLMGateway]
+) -> None:
+    gateway = make_gateway(llm.base_url.removesuffix("/v1"))
+    with pytest.raises(LLMServerError) as info:
+        await gateway.list_models()
+    assert info.value.status == 404
+    assert "/v1" in info.value.user_message

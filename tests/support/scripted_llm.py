@@ -59,6 +59,7 @@ import argparse
 import asyncio
 import copy
 import json
+import logging
 import re
 import socket
 import threading
@@ -81,6 +82,19 @@ DEFAULT_CHUNK_CHARS = 6
 
 class _Abort(Exception):
     """Raised inside a streaming body so the server drops the connection mid-response."""
+
+
+class _QuietAbort(logging.Filter):
+    """Keep uvicorn from printing a traceback for a cut the script asked for."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, BaseExceptionGroup):
+            return not exc.subgroup(_Abort)
+        return not isinstance(exc, _Abort)
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietAbort())
 
 
 class ScriptState:
