@@ -5,6 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 import uuid
+from pathlib import Path
+
+# `chainlit run app/main.py` puts app/ (not the repo root) on sys.path; make `import app.…`
+# work even when the project isn't pip-installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import chainlit as cl
 
@@ -46,7 +51,7 @@ async def _shutdown() -> None:
 
 
 @cl.set_starters
-async def _starters(*_args) -> list[cl.Starter]:
+async def _starters(user=None, language=None) -> list[cl.Starter]:
     return [cl.Starter(label=label, message=message) for label, message in STARTERS]
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import chainlit as cl
 from chainlit.utils import utc_now
 
-from app.chat.render import answer_markdown, citation_views, sources_markdown
+from app.chat.render import answer_markdown, citation_views
 from app.pipeline import (
     AnswerReset,
     AnswerToken,
@@ -54,6 +54,7 @@ class TurnView:
         self.texts: dict[str, _StepText] = {}
         self.answer: cl.Message | None = None
         self.result = None
+        self._steps_after_answer = False
 
     async def handle(self, event: Event) -> None:
         match event:
@@ -72,10 +73,19 @@ class TurnView:
                 await self._done(result)
 
     async def _start(self, name: str) -> None:
-        step = cl.Step(name=_RUNNING.get(name, name.title()), type=_TYPES.get(name, "tool"))
+        # Steps sent without a context manager get no parent; attach them to this turn's run
+        # so they render with it, above the answer, instead of after it at the root.
+        parent = cl.context.current_step
+        step = cl.Step(
+            name=_RUNNING.get(name, name.title()),
+            type=_TYPES.get(name, "tool"),
+            parent_id=parent.id if parent else None,
+        )
         step.start = utc_now()
         self.steps[name] = step
         self.texts[name] = _StepText()
+        if self.answer is not None:
+            self._steps_after_answer = True
         await step.send()
 
     async def _step_token(self, name: str, text: str, kind: str) -> None:
@@ -92,9 +102,11 @@ class TurnView:
         await self.answer.stream_token(text)
 
     async def _reset_answer(self) -> None:
+        # The escalation streams into a fresh message below its step; the draft stays
+        # readable in the Draft step.
         if self.answer is not None:
-            self.answer.content = ""
-            await self.answer.update()
+            await self.answer.remove()
+            self.answer = None
 
     async def _finish(self, name: str, title: str, detail: str) -> None:
         step = self.steps.get(name)
@@ -118,8 +130,11 @@ class TurnView:
         views = citation_views(result)
         elements = [cl.Text(name=v.name, content=v.content, display="side") for v in views]
         content = answer_markdown(result)
-        if not views and result.route == "sources_only":
-            content += "\n\n" + sources_markdown(result)
+        if self.answer is not None and self._steps_after_answer:
+            # A step (Route) was opened under the streamed answer; re-send the answer so the
+            # finished turn reads top to bottom: steps, then the answer.
+            await self.answer.remove()
+            self.answer = None
         if self.answer is None:
             self.answer = cl.Message(content=content, elements=elements)
             await self.answer.send()
