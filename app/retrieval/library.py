@@ -99,9 +99,7 @@ class Library:
         for i, (_, _, scope) in enumerate(items):
             by_scope.setdefault(scope, []).append(i)
         for scope, idxs in by_scope.items():
-            group = (
-                SHARED if scope is None else self._groups.setdefault(scope, len(self._groups) + 1)
-            )
+            group = SHARED if scope is None else self._group_for(scope)
             batch = [items[i] for i in idxs]
             slots = self._index.add([t for c, _, _ in batch for t in c.terms], group)
             offset = 0
@@ -175,7 +173,12 @@ class Library:
                 if scope is None and d.doc_id not in manifest.extra
             }
         claimed = set(manifest.extra)
-        for path in self._scan():
+        # Known files first, so that of two identical files the one indexed earlier stays.
+        known = manifest.files
+        scan = sorted(
+            self._scan(), key=lambda p: p.relative_to(self.knowledge_dir).as_posix() not in known
+        )
+        for path in scan:
             rel = path.relative_to(self.knowledge_dir).as_posix()
             try:
                 self._check_type(path.name)

@@ -18,7 +18,8 @@ def knowledge(tmp_path: Path) -> Path:
 @pytest.fixture
 def make_settings(knowledge: Path) -> Callable[..., Settings]:
     def make(**overrides: object) -> Settings:
-        return load_settings(knowledge_dir=knowledge, **overrides)
+        overrides.setdefault("knowledge_dir", knowledge)
+        return load_settings(**overrides)
 
     return make
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -47,7 +49,7 @@ def test_topk_matches_rank_bm25_exactly_with_incremental_adds(corpus, query, k, 
     assume(usable(corpus))
     index = BM25Index(BM25Params(k1, b, eps, small_corpus_fix=False))
     bounds = sorted({0, len(corpus), *(c for c in cuts if c <= len(corpus))})
-    for lo, hi in zip(bounds, bounds[1:], strict=False):  # several segments, merged or not
+    for lo, hi in itertools.pairwise(bounds):  # several segments, merged or not
         index.add(corpus[lo:hi])
     ref_ids, ref_scores = reference_top(corpus, query, k, k1, b, eps)
     assert_same_top(*index.search(query, k), ref_ids, ref_scores)

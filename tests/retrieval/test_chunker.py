@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -49,7 +50,7 @@ def test_sizes_overlap_and_coverage():
     assert_word_aligned(doc, spans)
     # Every word is in some chunk, in order, and consecutive chunks overlap by <= 15 tokens.
     assert spans[0].start == 0 and spans[-1].end == len(text)
-    for a, b in zip(spans, spans[1:], strict=False):
+    for a, b in itertools.pairwise(spans):
         assert a.start < b.start < a.end
         assert 0 < count_tokens(text[b.start : a.end]) <= 15 + 2
 
@@ -57,7 +58,7 @@ def test_sizes_overlap_and_coverage():
 def test_zero_overlap_tiles_the_text():
     text = " ".join(sentence(i) for i in range(100))
     spans = chunk_document(plain(text), 64, 0)
-    for a, b in zip(spans, spans[1:], strict=False):
+    for a, b in itertools.pairwise(spans):
         assert a.end < b.start and text[a.end : b.start].isspace()
 
 
