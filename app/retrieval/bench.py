@@ -1,0 +1,433 @@
+"""Retrieval benchmark.
+
+    python -m app.retrieval.bench DATASET_DIR   # any BEIR folder: quality and speed
+    python -m app.retrieval.bench --scale       # synthetic 10k/100k-chunk corpora: speed
+
+Documents are chunked exactly as the app chunks them and a document scores as its best
+chunk. Each run prints a table, then one JSON line with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rank_bm25 import BM25Okapi
+
+from app.config import load_settings
+from app.retrieval.analyzer import analyze
+from app.retrieval.bm25 import BM25Index, BM25Params
+from app.retrieval.cache import CachedDoc
+from app.retrieval.chunker import chunk_document, index_text
+from app.retrieval.library import Library
+from app.retrieval.loaders import Block, Document, _paragraph_spans
+
+CANDIDATE_CHUNKS = 100  # chunks fetched per query before collapsing them to documents
+
+
+# --- dataset ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Beir:
+    doc_ids: list[str]
+    titles: list[str]
+    texts: list[str]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+def load_beir(folder: Path) -> Beir:
+    doc_ids, titles, texts = [], [], []
+    with (folder / "corpus.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                d = json.loads(line)
+                doc_ids.append(str(d["_id"]))
+                titles.append(d.get("title") or "")
+                texts.append(d.get("text") or "")
+    queries = {}
+    with (folder / "queries.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                q = json.loads(line)
+                queries[str(q["_id"])] = q["text"]
+    qrels: dict[str, dict[str, int]] = defaultdict(dict)
+    with (folder / "qrels" / "test.tsv").open(encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            parts = line.rstrip("\n").split("\t")
+            if i == 0 and not parts[-1].lstrip("-").isdigit():
+                continue  # header
+            if len(parts) >= 3 and int(parts[2]) > 0:
+                qrels[parts[0]][parts[1]] = int(parts[2])
+    judged = {q: r for q, r in qrels.items() if q in queries}
+    return Beir(doc_ids, titles, texts, queries, judged)
+
+
+def chunk_corpus(data: Beir, size: int, overlap: int) -> tuple[list[str], list[int]]:
+    """Texts to index (title and heading path included) and the document of each."""
+    texts, owners = [], []
+    for i, (title, text) in enumerate(zip(data.titles, data.texts, strict=True)):
+        doc = Document(title, text, tuple(Block(s, e) for s, e in _paragraph_spans(text)))
+        for span in chunk_document(doc, size, overlap):
+            texts.append(index_text(title, span.section, text[span.start : span.end]))
+            owners.append(i)
+    return texts, owners
+
+
+# --- metrics ------------------------------------------------------------------------------
+def ndcg_at(ranked: Sequence[str], rel: dict[str, int], k: int = 10) -> float:
+    dcg = sum(rel.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted(rel.values(), reverse=True)[:k]
+    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall_at(ranked: Sequence[str], rel: dict[str, int], k: int = 10) -> float:
+    return len(set(ranked[:k]) & set(rel)) / len(rel) if rel else 0.0
+
+
+def mrr_at(ranked: Sequence[str], rel: dict[str, int], k: int = 10) -> float:
+    return next((1.0 / (i + 1) for i, d in enumerate(ranked[:k]) if d in rel), 0.0)
+
+
+def best_chunk_per_doc(chunk_ids: Sequence[int], owners: Sequence[int], k: int) -> list[int]:
+    seen: dict[int, None] = {}
+    for c in chunk_ids:
+        seen.setdefault(owners[c])
+        if len(seen) == k:
+            break
+    return list(seen)
+
+
+def percentile(xs: Sequence[float], p: float) -> float:
+    return float(np.percentile(np.asarray(xs), p)) if xs else 0.0
+
+
+# --- systems ------------------------------------------------------------------------------
+Searcher = Callable[[str], list[int]]  # query -> chunk ids, best first
+
+
+def build_engine(texts: list[str], params: BM25Params) -> Searcher:
+    index = BM25Index(params)
+    index.add([analyze(t) for t in texts])
+
+    def search(q: str) -> list[int]:
+        return index.search(analyze(q), CANDIDATE_CHUNKS)[0].tolist()
+
+    return search
+
+
+def build_rank_bm25(texts: list[str], params: BM25Params) -> Searcher:
+    bm25 = BM25Okapi([t.lower().split() for t in texts], k1=params.k1, b=params.b)
+
+    def search(q: str) -> list[int]:
+        scores = bm25.get_scores(q.lower().split())
+        top = np.argsort(-scores, kind="stable")[:CANDIDATE_CHUNKS]
+        return [int(i) for i in top if scores[i] > 0]
+
+    return search
+
+
+def build_naive(texts: list[str], params: BM25Params) -> Searcher:
+    """The workshop baseline: how many of the query's words occur in the chunk."""
+    bags = [set(t.lower().split()) for t in texts]
+
+    def search(q: str) -> list[int]:
+        words = set(q.lower().split())
+        scores = [len(words & bag) for bag in bags]
+        top = sorted(range(len(bags)), key=lambda i: -scores[i])[:CANDIDATE_CHUNKS]
+        return [i for i in top if scores[i] > 0]
+
+    return search
+
+
+SYSTEMS: dict[str, Callable[[list[str], BM25Params], Searcher]] = {
+    "engine (stopwords+Snowball, inverted index)": build_engine,
+    "rank-bm25 BM25Okapi, whitespace tokens": build_rank_bm25,
+    "naive lexical count": build_naive,
+}
+
+
+def evaluate(folder: Path, params: BM25Params, size: int, overlap: int) -> dict:
+    data = load_beir(folder)
+    t0 = time.perf_counter()
+    texts, owners = chunk_corpus(data, size, overlap)
+    chunk_seconds = time.perf_counter() - t0
+    results = {}
+    for name, build in SYSTEMS.items():
+        t0 = time.perf_counter()
+        search = build(texts, params)
+        build_s = time.perf_counter() - t0
+        tracemalloc.start()
+        build(texts, params)  # again, traced, for peak memory (tracing slows it down)
+        peak_mb = tracemalloc.get_traced_memory()[1] / 1e6
+        tracemalloc.stop()
+        nd, rc, mr, ms = [], [], [], []
+        for qid, rel in data.qrels.items():
+            t0 = time.perf_counter()
+            chunk_ids = search(data.queries[qid])
+            ms.append((time.perf_counter() - t0) * 1e3)
+            ranked = [data.doc_ids[d] for d in best_chunk_per_doc(chunk_ids, owners, 10)]
+            nd.append(ndcg_at(ranked, rel))
+            rc.append(recall_at(ranked, rel))
+            mr.append(mrr_at(ranked, rel))
+        results[name] = {
+            "ndcg@10": round(statistics.fmean(nd), 4),
+            "recall@10": round(statistics.fmean(rc), 4),
+            "mrr@10": round(statistics.fmean(mr), 4),
+            "p50_ms": round(percentile(ms, 50), 3),
+            "p95_ms": round(percentile(ms, 95), 3),
+            "build_s": round(build_s, 3),
+            "peak_mb": round(peak_mb, 1),
+        }
+    return {
+        "dataset": str(folder),
+        "documents": len(data.doc_ids),
+        "chunks": len(texts),
+        "queries": len(data.qrels),
+        "chunk_tokens": size,
+        "chunk_overlap": overlap,
+        "chunking_s": round(chunk_seconds, 2),
+        "k1": params.k1,
+        "b": params.b,
+        "systems": results,
+    }
+
+
+def print_quality(report: dict) -> None:
+    print(
+        f"{report['dataset']}: {report['documents']} documents -> {report['chunks']} chunks "
+        f"({report['chunk_tokens']} tokens, {report['chunk_overlap']} overlap), "
+        f"{report['queries']} queries, k1={report['k1']} b={report['b']}"
+    )
+    cols = ["ndcg@10", "recall@10", "mrr@10", "p50_ms", "p95_ms", "build_s", "peak_mb"]
+    width = max(len(n) for n in report["systems"])
+    print(f"{'system':<{width}}  " + "  ".join(f"{c:>9}" for c in cols))
+    for name, r in report["systems"].items():
+        print(f"{name:<{width}}  " + "  ".join(f"{r[c]:>9}" for c in cols))
+
+
+# --- scale --------------------------------------------------------------------------------
+class Synthetic:
+    """Zipf-distributed pseudo-words, so postings lengths look like real text."""
+
+    def __init__(self, seed: int = 7, vocab: int = 60_000):
+        self.rng = np.random.default_rng(seed)
+        syllables = ["ka", "lo", "mi", "ter", "su", "ran", "vo", "de", "pix", "gul", "ne", "bo"]
+        words = set()
+        while len(words) < vocab:
+            n = int(self.rng.integers(2, 5))
+            words.add("".join(self.rng.choice(syllables, n)) + str(int(self.rng.integers(0, 9))))
+        self.words = np.array(sorted(words))
+        ranks = np.arange(1, vocab + 1, dtype=np.float64)
+        self.p = 1 / ranks**1.05
+        self.p /= self.p.sum()
+
+    def chunks(self, n: int, mean_words: int = 200) -> list[str]:
+        lengths = self.rng.integers(mean_words // 2, mean_words * 3 // 2, n)
+        flat = self.words[self.rng.choice(len(self.words), int(lengths.sum()), p=self.p)]
+        out, pos = [], 0
+        for length in lengths.tolist():
+            out.append(" ".join(flat[pos : pos + length].tolist()))
+            pos += length
+        return out
+
+    def queries(self, n: int) -> list[str]:
+        # Queries mix mid-frequency words (the informative ones) with a frequent one.
+        out = []
+        for _ in range(n):
+            k = int(self.rng.integers(2, 6))
+            mid = self.rng.integers(30, 20_000, k)
+            common = self.rng.integers(0, 30, 1)
+            out.append(" ".join(self.words[np.concatenate([mid, common])].tolist()))
+        return out
+
+    def document(self, pages: int, words_per_page: int = 500) -> str:
+        parts = []
+        for p in range(pages):
+            parts.append(f"## Page {p + 1}")
+            for para in self.chunks(5, words_per_page // 5):
+                parts.append(para + ".")
+        return "# Synthetic report\n\n" + "\n\n".join(parts) + "\n"
+
+
+def _timed_queries(search: Callable[[str], object], queries: list[str]) -> list[float]:
+    ms = []
+    for q in queries:
+        t0 = time.perf_counter()
+        search(q)
+        ms.append((time.perf_counter() - t0) * 1e3)
+    return ms
+
+
+def scale_run(sizes: list[int], queries: int, params: BM25Params, rank_bm25_max: int) -> dict:
+    gen = Synthetic()
+    qs = gen.queries(queries)
+    rows = []
+    for n in sizes:
+        texts = gen.chunks(n)
+        t0 = time.perf_counter()
+        terms = [analyze(t) for t in texts]
+        analyze_s = time.perf_counter() - t0
+        index = BM25Index(params)
+        t0 = time.perf_counter()
+        index.add(terms)
+        index_s = time.perf_counter() - t0
+        ms = _timed_queries(lambda q, ix=index: ix.search(analyze(q), 10), qs)
+        row = {
+            "chunks": n,
+            "postings": index.postings,
+            "vocabulary": index.vocabulary_size,
+            "engine_build_s": round(analyze_s + index_s, 2),
+            "engine_analyze_s": round(analyze_s, 2),
+            "engine_index_s": round(index_s, 2),
+            "engine_p50_ms": round(percentile(ms, 50), 3),
+            "engine_p95_ms": round(percentile(ms, 95), 3),
+        }
+        if n <= rank_bm25_max:
+            t0 = time.perf_counter()
+            bm25 = BM25Okapi(terms, k1=params.k1, b=params.b, epsilon=params.epsilon)
+            row["rank_bm25_build_s"] = round(time.perf_counter() - t0, 2)
+            sample = qs[: max(10, min(len(qs), 2_000_000 // n))]
+            ms = _timed_queries(lambda q, b=bm25: b.get_scores(analyze(q)), sample)
+            row["rank_bm25_p50_ms"] = round(percentile(ms, 50), 2)
+            row["rank_bm25_p95_ms"] = round(percentile(ms, 95), 2)
+            del bm25
+        if n == max(sizes):
+            row.update(_add_document(gen, texts, terms, params))
+        rows.append(row)
+        del texts, terms, index
+    return {
+        "scale": rows,
+        "warm_restart": _warm_restart(gen, 10_000),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def _add_document(gen: Synthetic, texts: list[str], terms: list[list[str]], params) -> dict:
+    """Upload one 20-page document into a Library whose index already holds `texts`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(knowledge_dir=Path(tmp) / "k", bm25_k1=params.k1, bm25_b=params.b)
+        lib = Library(settings)
+        batch = 1000
+        lib._insert(
+            [
+                (
+                    CachedDoc(
+                        f"syn{i}",
+                        f"syn{i}.md",
+                        "synthetic",
+                        [(0, len(t), None, None, t) for t in texts[i : i + batch]],
+                        terms[i : i + batch],
+                    ),
+                    f"syn{i}.md",
+                    None,
+                )
+                for i in range(0, len(texts), batch)
+            ]
+        )
+        lib.search("warm up", 5)
+        path = Path(tmp) / "report.md"
+        path.write_text(gen.document(20))
+        t0 = time.perf_counter()
+        result = lib.add_file(path, scope="chat")
+        hits = lib.search(gen.queries(1)[0], 5, scope="chat")
+        seconds = time.perf_counter() - t0
+        return {
+            "add_20_page_doc_s": round(seconds, 3),
+            "add_20_page_doc_chunks": result.chunks,
+            "add_first_query_hits": len(hits),
+        }
+
+
+def _warm_restart(gen: Synthetic, n_chunks: int) -> dict:
+    """Cold and warm `Library.open` over Markdown files holding about `n_chunks` chunks."""
+    with tempfile.TemporaryDirectory() as tmp:
+        knowledge = Path(tmp) / "knowledge"
+        knowledge.mkdir()
+        per_file = 100
+        for f in range(n_chunks // per_file):
+            # Pseudo-words take ~3.5 tokens each, so ~60 words keep a section to one chunk.
+            paras = gen.chunks(per_file, 60)
+            body = "\n\n".join(f"## Part {i}\n\n{p}." for i, p in enumerate(paras))
+            (knowledge / f"doc{f:04d}.md").write_text(f"# Document {f}\n\n{body}\n")
+        settings = load_settings(knowledge_dir=knowledge)
+        t0 = time.perf_counter()
+        lib = Library.open(settings)
+        cold = time.perf_counter() - t0
+        chunks = lib.stats()["chunks"]
+        del lib
+        t0 = time.perf_counter()
+        lib = Library.open(settings)
+        warm = time.perf_counter() - t0
+        assert lib.stats()["chunks"] == chunks
+        return {"chunks": chunks, "cold_open_s": round(cold, 2), "warm_open_s": round(warm, 3)}
+
+
+def print_scale(report: dict) -> None:
+    cols = [
+        "chunks",
+        "engine_build_s",
+        "engine_p50_ms",
+        "engine_p95_ms",
+        "rank_bm25_build_s",
+        "rank_bm25_p50_ms",
+        "rank_bm25_p95_ms",
+    ]
+    print("  ".join(f"{c:>17}" for c in cols))
+    for row in report["scale"]:
+        print("  ".join(f"{row.get(c, '-')!s:>17}" for c in cols))
+    big = report["scale"][-1]
+    if "add_20_page_doc_s" in big:
+        print(
+            f"add a 20-page document ({big['add_20_page_doc_chunks']} chunks) to the "
+            f"{big['chunks']}-chunk index and query it: {big['add_20_page_doc_s']} s"
+        )
+    w = report["warm_restart"]
+    print(
+        f"restart with {w['chunks']} chunks: cold {w['cold_open_s']} s, warm {w['warm_open_s']} s"
+    )
+    print(f"peak RSS: {report['peak_rss_mb']} MB")
+
+
+# --- CLI ----------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.retrieval.bench", description=__doc__)
+    parser.add_argument("dataset", nargs="?", type=Path, help="BEIR-format folder")
+    parser.add_argument("--scale", action="store_true", help="synthetic speed run")
+    parser.add_argument("--sizes", default="10000,100000", help="chunk counts for --scale")
+    parser.add_argument("--queries", type=int, default=200, help="queries per size (--scale)")
+    parser.add_argument(
+        "--rank-bm25-max", type=int, default=100_000, help="largest size to run rank-bm25 on"
+    )
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    params = BM25Params(settings.bm25_k1, settings.bm25_b, settings.bm25_epsilon)
+    if args.scale:
+        sizes = sorted(int(s) for s in args.sizes.split(","))
+        report = scale_run(sizes, args.queries, params, args.rank_bm25_max)
+        print_scale(report)
+    elif args.dataset is not None:
+        if not (args.dataset / "corpus.jsonl").is_file():
+            parser.error(f"{args.dataset} has no corpus.jsonl (expected a BEIR folder)")
+        report = evaluate(args.dataset, params, settings.chunk_tokens, settings.chunk_overlap)
+        print_quality(report)
+    else:
+        parser.error("give a DATASET_DIR or --scale")
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
