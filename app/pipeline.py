@@ -423,14 +423,6 @@ async def ask(
         yield finish(answer=answer, route="abstained", reasons=reasons, not_found=True)
         return
 
-    prompt = fit_prompt(
-        searched_query,
-        hits,
-        prompt_history,
-        budget=settings.context_token_budget,
-        history_turns=settings.history_turns,
-    )
-
     def refit_draft(budget: int) -> Prompt:
         return fit_prompt(
             searched_query,
@@ -439,6 +431,8 @@ async def ask(
             budget=budget,
             history_turns=settings.history_turns,
         )
+
+    prompt = refit_draft(settings.context_token_budget)
 
     # --- draft ----------------------------------------------------------------------------
     yield StepStarted("draft")

@@ -204,7 +204,7 @@ language and wording where possible. Do not answer it. Reply with the question o
 
 # Answers in history can be long; the rewrite only needs their gist.
 _REWRITE_ANSWER_CHARS = 600
-_MAX_REWRITE_CHARS = 500
+_MAX_REWRITE_CHARS = 200
 
 
 def rewrite_messages(
@@ -229,16 +229,24 @@ def rewrite_messages(
 
 
 _REWRITE_PREFIX = re.compile(
-    r"^\s*(?:standalone question|rewritten question|question)\s*[:：-]\s*", re.IGNORECASE
+    r"^\s*(?:standalone question|rewritten question|question|user)\s*[:：-]\s*", re.IGNORECASE
 )
+# Signs that the model echoed the prompt instead of writing a question.
+_ECHO = re.compile(r"^\s*assistant\s*:|<\/?draft>|context blocks|conversation:", re.IGNORECASE)
 
 
 def clean_rewrite(text: str, original: str) -> str:
-    """The model's rewrite, cleaned; the original question when the reply is unusable."""
+    """The model's rewrite, cleaned; the original question when the reply is unusable.
+
+    A standalone question is about as long as the follow-up plus what it refers to; a reply
+    much longer than that, or one that echoes the prompt, would make a worse search query
+    than the user's own words.
+    """
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     if not lines:
         return original
     candidate = _REWRITE_PREFIX.sub("", lines[0]).strip().strip("\"'“”‘’`").strip()
-    if not candidate or len(candidate) > _MAX_REWRITE_CHARS or NOT_FOUND_MARKER in candidate:
+    too_long = len(candidate) > max(_MAX_REWRITE_CHARS, 3 * len(original.strip()))
+    if not candidate or too_long or _ECHO.search(candidate) or NOT_FOUND_MARKER in candidate:
         return original
     return candidate

@@ -146,3 +146,8 @@ def test_clean_rewrite_strips_prefix_quotes_and_falls_back():
     assert clean_rewrite("   \n ", "orig") == "orig"
     assert clean_rewrite(NOT_FOUND_MARKER, "orig") == "orig"
     assert clean_rewrite("x" * 600, "orig") == "orig"
+    # Echoes of the prompt, as tiny models produce, are not questions.
+    assert clean_rewrite("Assistant: <draft> Context blocks: [1] ...", "orig") == "orig"
+    assert clean_rewrite("User: What port does it use?", "And its port?") == (
+        "What port does it use?"
+    )
