@@ -1,5 +1,8 @@
 from dataclasses import dataclass
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from app.prompting import (
     NOT_FOUND_MARKER,
     SYSTEM_PROMPT,
@@ -151,3 +154,24 @@ def test_clean_rewrite_strips_prefix_quotes_and_falls_back():
     assert clean_rewrite("User: What port does it use?", "And its port?") == (
         "What port does it use?"
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=120), min_size=0, max_size=8),
+    turns=st.integers(min_value=0, max_value=4),
+    budget=st.integers(min_value=100, max_value=1500),
+)
+def test_fit_is_a_rank_prefix_within_budget(sizes, turns, budget):
+    hits = [hit(words(n, f"w{r}"), rank=r) for r, n in enumerate(sizes, start=1)]
+    history = [T(words(30, "q"), words(60, "a")) for _ in range(turns)]
+    p = fit_prompt("Q?", hits, history, budget=budget, history_turns=3)
+    assert [b.hit.rank for b in p.blocks] == list(range(1, len(p.blocks) + 1))
+    assert [b.n for b in p.blocks] == [b.hit.rank for b in p.blocks]
+    assert len(p.blocks) + len(p.dropped) == len(hits)
+    assert p.tokens == count_message_tokens(p.messages)
+    if p.fixed_tokens <= budget:
+        assert p.tokens <= budget
+    # Every kept chunk is in the prompt whole.
+    for b in p.blocks:
+        assert b.hit.chunk.text in p.messages[-1]["content"]
