@@ -162,7 +162,9 @@ def _matches(rule: dict[str, Any], body: dict[str, Any]) -> bool:
 def default_answer(messages: list[dict[str, Any]]) -> str:
     """Quote the start of context block [1] and cite it, or a plain reply without context."""
     joined = "\n".join(str(m.get("content") or "") for m in messages)
-    match = re.search(r"\[1\][^\n]*\n?(.+)", joined, re.DOTALL)
+    # A context block starts a line with "[1] <source label>"; the system prompt's own
+    # mention of "[1]" (in its citation instructions) sits mid-line and must not match.
+    match = re.search(r"(?m)^\[1\][^\n]*\n(.+)", joined, re.DOTALL)
     if not match:
         return "This is the scripted test server's default answer; no context was given."
     words = match.group(1).split()[:40]

@@ -1,0 +1,147 @@
+"""Browser end-to-end fixtures: the real app (`chainlit run app/main.py`) as a subprocess,
+a scripted OpenAI-compatible server over real HTTP, and Debian's Chromium via Playwright."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.support.processes import ROOT, free_port, spawn, stop, wait_http
+from tests.support.scripted_llm import ScriptedLLM
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "artifacts" / "screenshots"
+# The scripted server answers under the names the app asks for, like Foundry Local's aliases.
+MODELS = ["Phi-4-mini-instruct-generic-cpu", "gpt-oss-20b-generic-cpu"]
+
+
+@dataclass
+class AppServer:
+    url: str
+    root: Path
+    knowledge_dir: Path
+    upload_dir: Path
+    log: Path
+    process: subprocess.Popen
+
+
+def start_app(workdir: Path, endpoint: str, **env: str) -> AppServer:
+    """Run the app from a throw-away app root holding a copy of the config and the knowledge."""
+    root = workdir / "approot"
+    root.mkdir(parents=True)
+    shutil.copytree(ROOT / ".chainlit", root / ".chainlit")
+    shutil.copy(ROOT / "chainlit.md", root / "chainlit.md")
+    knowledge = root / "knowledge"
+    shutil.copytree(ROOT / "knowledge", knowledge, ignore=shutil.ignore_patterns(".index"))
+    uploads = root / "uploads"
+    port = free_port()
+    log = workdir / "app.log"
+    chainlit = str(Path(shutil.which("chainlit") or Path(_python()).parent / "chainlit"))
+    proc = spawn(
+        [chainlit, "run", str(ROOT / "app" / "main.py"), "--headless", "--port", str(port)],
+        env={
+            "CHAINLIT_APP_ROOT": str(root),
+            "FOUNDRY_LOCAL_ENDPOINT": endpoint,
+            "KNOWLEDGE_DIR": str(knowledge),
+            "UPLOAD_DIR": str(uploads),
+            "CONNECT_TIMEOUT_S": "2",
+            **env,
+        },
+        cwd=root,
+        log=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/health", proc, log, timeout=120)
+    except BaseException:
+        stop(proc)
+        raise
+    return AppServer(url, root, knowledge, uploads, log, proc)
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
+
+
+@pytest.fixture(scope="session")
+def llm() -> Iterator[ScriptedLLM]:
+    with ScriptedLLM(models=MODELS) as server:
+        yield server
+
+
+@pytest.fixture
+def scripted(llm: ScriptedLLM) -> ScriptedLLM:
+    llm.reset()
+    llm.script([], models=MODELS)
+    return llm
+
+
+@pytest.fixture(scope="session")
+def app(llm: ScriptedLLM, tmp_path_factory) -> Iterator[AppServer]:
+    server = start_app(tmp_path_factory.mktemp("app"), llm.base_url)
+    yield server
+    stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is required: run `make browser` (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def open_chat(browser: Browser, url: str) -> Page:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url)
+    page.wait_for_selector("text=Who sees my uploads?", timeout=30_000)
+    # The settings button appears once on_chat_start has run over the websocket; typing or
+    # uploading before that is lost (the server has no session yet).
+    page.wait_for_selector("#chat-settings-open-modal", timeout=30_000)
+    return page
+
+
+@pytest.fixture
+def page(browser: Browser, app: AppServer, request) -> Iterator[Page]:
+    p = open_chat(browser, app.url)
+    yield p
+    shoot(p, request.node.name)
+    p.close()
+
+
+def shoot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def ask(page: Page, question: str) -> None:
+    page.fill("#chat-input", question)
+    page.click("#chat-submit")
+
+
+def answers(page: Page):
+    """Assistant messages (not steps), oldest first."""
+    return page.locator('[data-step-type="assistant_message"]')
+
+
+def step_titles(page: Page) -> list[str]:
+    return [t.strip() for t in page.locator("[data-step-type] h3 button").all_inner_texts()]

@@ -1,0 +1,169 @@
+"""The app in a real browser: streaming, steps with latency, citations, uploads, escalation,
+an unreachable LLM and a rejected upload. Screenshots land in artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.conftest import AppServer, answers, ask, open_chat, shoot, start_app, step_titles
+from tests.support.processes import free_port, stop
+from tests.support.scripted_llm import ScriptedLLM
+
+pytestmark = pytest.mark.e2e
+
+LONG_CITED = (
+    "AutoMix first lets the small model answer, then asks the same small model to verify "
+    "its own answer against the context [1]. If the self-verification score is low, the "
+    "query is routed to a larger model, which answers from the same context [1]. This keeps "
+    "most queries on the cheap model while the hard ones still get a strong answer [1]."
+)
+
+
+def wait_done(page: Page, n: int = 1, timeout: float = 30_000) -> None:
+    """Wait until the n-th answer carries its footer (the turn has finished)."""
+    expect(answers(page).nth(n - 1)).to_contain_text(" in / ", timeout=timeout)
+
+
+def test_answer_streams_with_timed_steps_and_a_clickable_citation(
+    page: Page, scripted: ScriptedLLM
+):
+    # A slow, well-cited draft: long enough to watch it arrive piece by piece.
+    scripted.script(
+        [{"model": "phi-4-mini", "text": LONG_CITED, "chunk_chars": 12, "delay_s": 0.12}]
+    )
+    ask(page, "How does AutoMix work?")
+    answer = answers(page).first
+    expect(answer).to_contain_text("AutoMix first", timeout=20_000)
+    partial = answer.inner_text()
+    # Seen mid-stream: the start is there, the end is not yet.
+    assert "strong answer" not in partial
+    wait_done(page)
+    final = answer.inner_text()
+    assert "strong answer" in final
+    assert "phi-4-mini" in final and "draft kept" in final
+
+    titles = step_titles(page)
+    assert any(re.search(r"Retrieve · \d+ ms", t) for t in titles), titles
+    assert any(
+        re.search(r"Draft · phi-4-mini · first token [\d.]+ m?s · [\d.]+ m?s", t) for t in titles
+    ), titles
+    assert any(t.endswith("Route · keep draft") or "Route ·" in t for t in titles), titles
+    assert not any("Escalate" in t for t in titles)
+
+    # The citation opens the cited chunk with its file and score.
+    answer.get_by_role("link", name="[1]").first.click()
+    panel = page.get_by_text("BM25 score:")
+    expect(panel.first).to_be_visible(timeout=10_000)
+    expect(page.get_by_text(re.compile(r"draft-and-escalate-pipelines\.pdf")).first).to_be_visible()
+    shoot(page, "answer-with-citation")
+
+    # The draft request really went to the draft model, streaming.
+    bodies = scripted.requests
+    assert bodies[0]["model"] == "Phi-4-mini-instruct-generic-cpu"
+    assert bodies[0]["stream"] is True
+
+
+def test_uploaded_document_is_searchable_in_the_same_turn_and_can_be_shared(
+    page: Page, scripted: ScriptedLLM, app: AppServer, tmp_path
+):
+    doc = tmp_path / "heron-runbook.md"
+    doc.write_text(
+        "# Heron runbook\n\n## Rotation\n\n"
+        "The Heron cluster rotates its signing keys every 45 days. "
+        "Key rotation is owned by the platform security team and starts at 06:00 UTC.\n"
+    )
+    page.locator("#upload-button-input").set_input_files(str(doc))
+    expect(page.get_by_text("heron-runbook.md").first).to_be_visible(timeout=10_000)
+    time.sleep(0.5)  # let the upload request finish before sending
+    ask(page, "How often does the Heron cluster rotate its signing keys?")
+
+    expect(page.get_by_text(re.compile(r"Ingest · 1 file\(s\) · \d+ chunks · \d+"))).to_be_visible(
+        timeout=20_000
+    )
+    wait_done(page, n=2)  # the "Added … to this chat" note, then the answer
+    answer = answers(page).last
+    expect(answer).to_contain_text("45 days")
+    answer.get_by_role("link", name="[1]").first.click()
+    expect(page.get_by_text("heron-runbook.md").last).to_be_visible(timeout=10_000)
+
+    # The model was given the uploaded chunk as context block [1].
+    last = scripted.requests[-1]["messages"]
+    assert any("rotates its signing keys every 45 days" in m["content"] for m in last)
+
+    page.get_by_role("button", name="Add to shared knowledge").click()
+    expect(page.get_by_text(re.compile("Shared .*heron-runbook.md"))).to_be_visible(timeout=10_000)
+    assert (app.knowledge_dir / "heron-runbook.md").read_text().startswith("# Heron runbook")
+    stored = list(app.upload_dir.rglob("heron-runbook.md"))
+    assert stored, "the upload was not copied into durable storage"
+
+
+def test_insufficient_draft_escalates_visibly(page: Page, scripted: ScriptedLLM):
+    scripted.script(
+        [
+            {"model": "phi-4-mini", "text": "INSUFFICIENT_CONTEXT"},
+            {"model": "gpt-oss", "reasoning": "The blocks mention the port.", "text": LONG_CITED},
+        ]
+    )
+    ask(page, "How does AutoMix decide when to escalate?")
+    wait_done(page)
+    answer = answers(page).first
+    text = answer.inner_text()
+    assert "phi-4-mini → gpt-oss-20b" in text
+    assert "escalated" in text
+    assert "INSUFFICIENT_CONTEXT" not in text
+    titles = step_titles(page)
+    assert any("Route · escalate" in t for t in titles), titles
+    assert any(re.search(r"Escalate · gpt-oss-20b · first token", t) for t in titles), titles
+    # Reasoning stays inside the Escalate step, never in the answer.
+    assert "The blocks mention the port" not in text
+    shoot(page, "escalated")
+
+
+def test_bad_upload_is_rejected_clearly_and_the_chat_carries_on(
+    page: Page, scripted: ScriptedLLM, tmp_path
+):
+    broken = tmp_path / "quarterly-report.pdf"
+    broken.write_bytes(b"%PDF-1.7\nthis is not really a pdf\n")
+    page.locator("#upload-button-input").set_input_files(str(broken))
+    expect(page.get_by_text("quarterly-report.pdf").first).to_be_visible(timeout=10_000)
+    time.sleep(0.5)
+    ask(page, "What is in the quarterly report?")
+    expect(page.get_by_text(re.compile(r"quarterly-report\.pdf was not added"))).to_be_visible(
+        timeout=20_000
+    )
+    # The question is still answered from the shared knowledge.
+    expect(page.locator('[data-step-type="assistant_message"]').last).to_contain_text(
+        " in / ", timeout=30_000
+    )
+    shoot(page, "bad-upload")
+
+
+@pytest.fixture(scope="module")
+def app_without_llm(tmp_path_factory):
+    # Nothing listens on this port: the endpoint is unreachable.
+    server = start_app(tmp_path_factory.mktemp("nollm"), f"http://127.0.0.1:{free_port()}/v1")
+    yield server
+    stop(server.process)
+
+
+def test_unreachable_llm_shows_a_clear_message_and_the_sources(
+    browser: Browser, app_without_llm: AppServer
+):
+    page = open_chat(browser, app_without_llm.url)
+    try:
+        ask(page, "How do I find the port Foundry Local is using?")
+        answer = answers(page).first
+        expect(answer).to_contain_text("Could not reach", timeout=30_000)
+        text = answer.inner_text()
+        assert "127.0.0.1" in text and "make local-llm" in text
+        assert "sources only" in text
+        # The retrieved passages are still there, and clickable.
+        answer.get_by_role("link", name="[1]").first.click()
+        expect(page.get_by_text("foundry-local-openai-api.md").last).to_be_visible(timeout=10_000)
+        shoot(page, "llm-down")
+    finally:
+        page.close()
