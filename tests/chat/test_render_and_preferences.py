@@ -1,0 +1,91 @@
+"""Pure chat renderings (answer text, citation panels) and chat-settings parsing."""
+
+from app.answer import AnswerResult, ModelUsage
+from app.chat.preferences import preferences, widgets
+from app.chat.render import answer_markdown, citation_views, source_panel
+from app.config import RoutingPolicy, load_settings
+from app.retrieval.types import Chunk, Hit
+
+
+def hit(n: int, **kw) -> Hit:
+    chunk = Chunk(
+        id=f"d{n}:0",
+        doc_id=f"d{n}",
+        source=kw.get("source", f"doc{n}.pdf"),
+        title=kw.get("title", f"Doc {n}"),
+        section=kw.get("section"),
+        page=kw.get("page"),
+        start=0,
+        end=10,
+        text=kw.get("text", f"Passage {n} text.\n\nSecond paragraph."),
+    )
+    return Hit(chunk=chunk, score=kw.get("score", 3.5), rank=n)
+
+
+def result(**kw) -> AnswerResult:
+    base = dict(
+        question="q", searched_query="q", scope=None, answer="An answer [1].", route="draft"
+    )
+    base.update(kw)
+    return AnswerResult(reasons=[], **base)
+
+
+def test_source_panel_shows_file_page_section_score_and_text():
+    panel = source_panel(hit(2, page=4, section="Intro › Scope", score=7.314))
+    assert "### Doc 2" in panel
+    assert "`doc2.pdf`" in panel
+    assert "**Page:** 4" in panel
+    assert "**Section:** Intro › Scope" in panel
+    assert "7.31 (rank 2)" in panel
+    assert "> Passage 2 text." in panel and "> Second paragraph." in panel
+
+
+def test_citation_views_follow_valid_citations_in_order():
+    r = result(citations={2: hit(2), 1: hit(1)})
+    assert [v.name for v in citation_views(r)] == ["[1]", "[2]"]
+
+
+def test_sources_only_answers_number_every_hit():
+    r = result(route="sources_only", answer="…", hits=[hit(2), hit(1)])
+    views = citation_views(r)
+    assert [v.name for v in views] == ["[1]", "[2]"]
+    assert "Doc 1" in views[0].content
+
+
+def test_no_citations_no_panels():
+    assert citation_views(result(hits=[hit(1)])) == []
+
+
+def test_answer_markdown_has_notices_incomplete_flag_and_footer():
+    r = result(
+        incomplete=True,
+        notices=["Escalation failed: timeout; showing the draft."],
+        usage={"phi-4-mini": ModelUsage(100, 20, 0.0)},
+        total_s=1.5,
+        ttft_s=0.2,
+    )
+    md = answer_markdown(r)
+    assert md.startswith("An answer [1].")
+    assert "cut off before it finished" in md
+    assert "⚠️ Escalation failed" in md
+    assert md.rstrip().endswith("*")
+    assert "phi-4-mini" in md.splitlines()[-1] and "100 in / 20 out" in md
+
+
+def test_preferences_defaults_and_bad_values():
+    s = load_settings()
+    ids = [w.id for w in widgets(s)]
+    assert ids == ["top_k", "policy", "rewrite", "temperature", "stream_draft", "draft_hint"]
+    p = preferences({}, s)
+    assert p.options.top_k == s.top_k and p.options.policy is s.routing_policy
+    assert p.stream_draft is True
+    p = preferences(
+        {"top_k": "999", "policy": "sometimes", "temperature": "hot", "stream_draft": False}, s
+    )
+    assert p.options.top_k == 50
+    assert p.options.policy is s.routing_policy
+    assert p.options.temperature == s.temperature
+    assert p.stream_draft is False
+    p = preferences({"policy": "never", "rewrite": False, "top_k": 3}, s)
+    assert p.options.policy is RoutingPolicy.NEVER and not p.options.rewrite
+    assert p.options.top_k == 3
