@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from app.answer import AnswerResult, render_footer
 from app.retrieval.types import Hit
+
+_KEEP_LINE = re.compile(r"^(#{1,6} |[-*+] |\d+[.)] |\|)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +44,23 @@ def source_panel(hit: Hit) -> str:
     if c.section:
         facts.append(f"**Section:** {c.section}")
     facts.append(f"**BM25 score:** {hit.score:.2f} (rank {hit.rank})")
-    quoted = "\n".join("> " + line if line.strip() else ">" for line in c.text.strip().splitlines())
-    return f"### {c.title}\n\n" + "  \n".join(facts) + "\n\n" + quoted
+    return f"### {c.title}\n\n" + "  \n".join(facts) + "\n\n" + _quote(c.text)
+
+
+def _quote(text: str) -> str:
+    """Block-quote a passage, re-flowing hard-wrapped lines (PDF text) into paragraphs."""
+    paragraphs = []
+    for para in re.split(r"\n\s*\n", text.strip()):
+        lines = [ln.strip() for ln in para.splitlines() if ln.strip()]
+        # Headings and list items keep their own lines; ordinary wrapped lines are joined.
+        out: list[str] = []
+        for ln in lines:
+            if out and not _KEEP_LINE.match(ln) and not _KEEP_LINE.match(out[-1]):
+                out[-1] += " " + ln
+            else:
+                out.append(ln)
+        paragraphs.append("\n".join("> " + ln for ln in out))
+    return "\n>\n".join(paragraphs)
 
 
 def answer_markdown(result: AnswerResult) -> str:

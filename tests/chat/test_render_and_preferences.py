@@ -89,3 +89,10 @@ def test_preferences_defaults_and_bad_values():
     p = preferences({"policy": "never", "rewrite": False, "top_k": 3}, s)
     assert p.options.policy is RoutingPolicy.NEVER and not p.options.rewrite
     assert p.options.top_k == 3
+
+
+def test_source_panel_reflows_hard_wrapped_pdf_lines_but_keeps_headings_and_lists():
+    text = "## Heading\nThe service picks its port\nwhen it starts.\n\n- item one\n- item two"
+    panel = source_panel(hit(1, text=text))
+    assert "> ## Heading\n> The service picks its port when it starts." in panel
+    assert "> - item one\n> - item two" in panel
