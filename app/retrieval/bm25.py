@@ -52,6 +52,10 @@ def bm25okapi_idf(df: np.ndarray, n_docs: int, params: BM25Params) -> np.ndarray
     d = df[present].astype(np.float64)
     raw = np.log(n_docs - d + 0.5) - np.log(d + 0.5)
     average = float(raw.mean())
+    # IDFs that cancel out leave summation noise (±1e-17) whose sign depends on the order of
+    # addition; call it zero so such terms match nothing rather than everything, by chance.
+    if abs(average) < 1e-12 * max(1.0, float(np.abs(raw).max())):
+        average = 0.0
     raw[raw < 0] = params.epsilon * average
     if params.small_corpus_fix:
         weak = raw <= 0

@@ -98,7 +98,7 @@ def app(llm: ScriptedLLM, tmp_path_factory) -> Iterator[AppServer]:
     stop(server.process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is required: run `make browser` (apt-get install chromium)")
@@ -128,6 +128,7 @@ def page(browser: Browser, app: AppServer, request) -> Iterator[Page]:
 
 def shoot(page: Page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(800)  # let the side panel finish sliding in
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path

@@ -19,7 +19,9 @@ def reference_top(corpus, query, k, k1, b, eps):
     """Top-k of plain BM25Okapi.get_scores: positive scores, best first, ties by index."""
     with np.errstate(invalid="ignore"):  # b=1 and an empty doc: 0/0 in rank-bm25, never > 0
         scores = BM25Okapi(corpus, k1=k1, b=b, epsilon=eps).get_scores(query)
-    ranked = sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
+    # A mean IDF that cancels to zero leaves float noise (~1e-17) instead of 0; the engine's
+    # own summation order may land on the other side of zero, so noise counts as no match.
+    ranked = sorted((i for i, s in enumerate(scores) if s > 1e-9), key=lambda i: (-scores[i], i))
     return ranked[:k], scores
 
 
