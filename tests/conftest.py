@@ -12,3 +12,15 @@ def pytest_collection_modifyitems(config, items):
     # Playwright's sync API keeps an event loop running in the main thread while a browser
     # is open; pytest-asyncio tests can't start theirs then. Run browser tests last.
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
+# Property tests explore with a fixed seed by default so a CI run is reproducible;
+# HYPOTHESIS_PROFILE=explore searches with fresh random examples.
+try:
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("repeatable", derandomize=True)
+    _hypothesis_settings.register_profile("explore", derandomize=False)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+except ImportError:  # pragma: no cover - hypothesis is a test extra
+    pass
