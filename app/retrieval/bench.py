@@ -152,9 +152,11 @@ def build_naive(texts: list[str], params: BM25Params) -> Searcher:
     return search
 
 
+ENGINE = "engine (stopwords+Snowball, inverted index)"
+RANK_BM25 = "rank-bm25 BM25Okapi, whitespace tokens"
 SYSTEMS: dict[str, Callable[[list[str], BM25Params], Searcher]] = {
-    "engine (stopwords+Snowball, inverted index)": build_engine,
-    "rank-bm25 BM25Okapi, whitespace tokens": build_rank_bm25,
+    ENGINE: build_engine,
+    RANK_BM25: build_rank_bm25,
     "naive lexical count": build_naive,
 }
 
@@ -191,8 +193,12 @@ def evaluate(folder: Path, params: BM25Params, size: int, overlap: int) -> dict:
             "build_s": round(build_s, 3),
             "peak_mb": round(peak_mb, 1),
         }
+    engine, plain = results[ENGINE], results[RANK_BM25]
     return {
         "dataset": str(folder),
+        # How many times faster the engine's median query is than plain rank-bm25's.
+        "p50_speedup_vs_rank_bm25": round(plain["p50_ms"] / max(engine["p50_ms"], 1e-9), 1),
+        "ndcg_gain_vs_rank_bm25": round(engine["ndcg@10"] - plain["ndcg@10"], 4),
         "documents": len(data.doc_ids),
         "chunks": len(texts),
         "queries": len(data.qrels),
@@ -216,6 +222,10 @@ def print_quality(report: dict) -> None:
     print(f"{'system':<{width}}  " + "  ".join(f"{c:>9}" for c in cols))
     for name, r in report["systems"].items():
         print(f"{name:<{width}}  " + "  ".join(f"{r[c]:>9}" for c in cols))
+    print(
+        f"engine vs rank-bm25: {report['p50_speedup_vs_rank_bm25']}x faster p50 query, "
+        f"nDCG@10 {report['ndcg_gain_vs_rank_bm25']:+.4f}"
+    )
 
 
 # --- scale --------------------------------------------------------------------------------
@@ -303,6 +313,7 @@ def scale_run(sizes: list[int], queries: int, params: BM25Params, rank_bm25_max:
             ms = _timed_queries(lambda q, b=bm25: b.get_scores(analyze(q)), sample)
             row["rank_bm25_p50_ms"] = round(percentile(ms, 50), 2)
             row["rank_bm25_p95_ms"] = round(percentile(ms, 95), 2)
+            row["p50_speedup"] = round(row["rank_bm25_p50_ms"] / max(row["engine_p50_ms"], 1e-9), 1)
             del bm25
         if n == max(sizes):
             row.update(_add_document(gen, texts, terms, params))
@@ -384,6 +395,7 @@ def print_scale(report: dict) -> None:
         "rank_bm25_build_s",
         "rank_bm25_p50_ms",
         "rank_bm25_p95_ms",
+        "p50_speedup",
     ]
     print("  ".join(f"{c:>17}" for c in cols))
     for row in report["scale"]:
