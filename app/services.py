@@ -29,8 +29,6 @@ class Services:
 
 async def start_services(settings: Settings) -> Services:
     library = await asyncio.to_thread(Library.open, settings)
-    stats = library.stats()
-    log.info("Knowledge loaded: %s", stats)
-    for path, reason in library.skipped():
-        log.warning("Skipped %s: %s", path, reason)
+    # The library logs each skipped file with its reason as it goes.
+    log.info("Knowledge loaded: %s", library.stats())
     return Services(settings=settings, library=library, gateway=LLMGateway(settings))
