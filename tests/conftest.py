@@ -2,6 +2,9 @@
 
 import os
 import tempfile
+from collections.abc import Iterator
+
+import pytest
 
 # Importing chainlit creates `.chainlit/` and `.files/` under CHAINLIT_APP_ROOT (default: the
 # working directory). Point it at a scratch folder so tests never touch the repo's config.
@@ -24,3 +27,18 @@ try:
     _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 except ImportError:  # pragma: no cover - hypothesis is a test extra
     pass
+
+
+@pytest.fixture(scope="session")
+def _scripted_server() -> Iterator:
+    from tests.support.scripted_llm import ScriptedLLM
+
+    with ScriptedLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def llm(_scripted_server):
+    """The scripted OpenAI-compatible server (real HTTP/SSE), emptied of rules and logs."""
+    _scripted_server.reset()
+    return _scripted_server

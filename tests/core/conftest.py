@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -36,18 +36,6 @@ Laptops must use full-disk encryption. Report a lost badge to the security desk 
 24 hours. Passwords are rotated every 90 days and must be at least 14 characters long.
 """,
 }
-
-
-@pytest.fixture(scope="session")
-def _server() -> Iterator[ScriptedLLM]:
-    with ScriptedLLM() as server:
-        yield server
-
-
-@pytest.fixture
-def llm(_server: ScriptedLLM) -> ScriptedLLM:
-    _server.reset()
-    return _server
 
 
 @pytest.fixture

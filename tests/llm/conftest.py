@@ -1,25 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from app.config import Settings, load_settings
 from app.llm import LLMGateway
 from tests.support.scripted_llm import ScriptedLLM
-
-
-@pytest.fixture(scope="session")
-def _server() -> Iterator[ScriptedLLM]:
-    with ScriptedLLM() as server:
-        yield server
-
-
-@pytest.fixture
-def llm(_server: ScriptedLLM) -> ScriptedLLM:
-    """The scripted server, emptied of rules and logs for this test."""
-    _server.reset()
-    return _server
 
 
 def settings_for(base_url: str, **overrides: object) -> Settings:
