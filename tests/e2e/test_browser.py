@@ -167,3 +167,29 @@ def test_unreachable_llm_shows_a_clear_message_and_the_sources(
         shoot(page, "llm-down")
     finally:
         page.close()
+
+
+def test_question_the_documents_do_not_cover_says_so(page: Page, scripted: ScriptedLLM):
+    ask(page, "Xylophone quokka marzipan?")
+    answer = answers(page).first
+    expect(answer).to_contain_text("couldn't find the answer", timeout=20_000)
+    text = answer.inner_text()
+    assert "Xylophone quokka marzipan" in text  # says what was searched
+    assert "not found" in text  # the footer's route
+    assert scripted.requests == []  # nothing relevant retrieved: no model was asked
+
+
+def test_chat_settings_apply_to_the_next_message(page: Page, scripted: ScriptedLLM):
+    scripted.script([{"text": LONG_CITED}])
+    page.click("#chat-settings-open-modal")
+    page.get_by_role("combobox").first.click()
+    page.get_by_role("option", name="always").click()
+    page.get_by_role("button", name="Confirm").click()
+    ask(page, "How does AutoMix work?")
+    wait_done(page)
+    text = answers(page).first.inner_text()
+    assert "escalated" in text, text
+    assert [r["model"] for r in scripted.requests] == [
+        "Phi-4-mini-instruct-generic-cpu",
+        "gpt-oss-20b-generic-cpu",
+    ]
