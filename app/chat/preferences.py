@@ -45,7 +45,7 @@ def widgets(settings: Settings) -> list[InputWidget]:
             label="Temperature",
             initial=settings.temperature,
             min=0,
-            max=1.5,
+            max=2,
             step=0.1,
         ),
         Switch(

@@ -84,7 +84,8 @@ async def ingest_attachments(
             )
         total = time.perf_counter() - t0
         chunks = sum(u.chunks for u in indexed)
-        step.name = f"Ingest · {len(indexed)} file(s) · {chunks} chunks · {_ms(total)}"
+        what = indexed[0].stored.name if len(indexed) == 1 else f"{len(indexed)} files"
+        step.name = f"Ingest · {what} · {chunks} chunks · {_ms(total)}"
         step.output = "\n".join(lines)
         step.end = utc_now()
     return indexed, rejected

@@ -81,9 +81,9 @@ def test_uploaded_document_is_searchable_in_the_same_turn_and_can_be_shared(
     time.sleep(0.5)  # let the upload request finish before sending
     ask(page, "How often does the Heron cluster rotate its signing keys?")
 
-    expect(page.get_by_text(re.compile(r"Ingest · 1 file\(s\) · \d+ chunks · \d+"))).to_be_visible(
-        timeout=20_000
-    )
+    expect(
+        page.get_by_text(re.compile(r"Ingest · heron-runbook\.md · \d+ chunks · \d+"))
+    ).to_be_visible(timeout=20_000)
     wait_done(page, n=2)  # the "Added … to this chat" note, then the answer
     answer = answers(page).last
     expect(answer).to_contain_text("45 days")
