@@ -303,7 +303,8 @@ class BM25Index:
 
     def idf(self, term: str, group: int = SHARED) -> float:
         tid = self.vocab.get(term)
-        return 0.0 if tid is None else float(self._view(group).idf[tid])
+        idf = self._view(group).idf
+        return 0.0 if tid is None or tid >= idf.shape[0] else float(idf[tid])
 
     def search(
         self, query: Sequence[str], k: int, group: int = SHARED
@@ -321,6 +322,13 @@ class BM25Index:
             return empty
         qids = np.fromiter((self.vocab[t] for t in counts), dtype=np.int64, count=len(counts))
         qweight = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        # Another chat's upload can grow the shared vocabulary without touching this group's
+        # statistics; terms newer than this view occur in none of its documents.
+        known = qids < view.idf.shape[0]
+        if not known.all():
+            qids, qweight = qids[known], qweight[known]
+            if qids.shape[0] == 0:
+                return empty
         qweight *= view.idf[qids]
 
         docs_parts, tf_parts, w_parts = [], [], []

@@ -193,3 +193,47 @@ def test_chat_settings_apply_to_the_next_message(page: Page, scripted: ScriptedL
         "Phi-4-mini-instruct-generic-cpu",
         "gpt-oss-20b-generic-cpu",
     ]
+
+
+def test_stream_cut_mid_answer_keeps_the_partial_text_and_says_so(
+    page: Page, scripted: ScriptedLLM
+):
+    scripted.script(
+        [{"model": "phi-4-mini", "text": LONG_CITED, "chunk_chars": 10, "cut_after": 8}],
+        # The escalation also gets cut, so the partial draft is what remains.
+    )
+    scripted.add({"model": "gpt-oss", "text": LONG_CITED, "chunk_chars": 10, "cut_after": 3})
+    ask(page, "How does AutoMix work?")
+    wait_done(page)
+    text = answers(page).first.inner_text()
+    assert "AutoMix first" in text
+    assert "strong answer" not in text
+    assert "cut off before it finished" in text
+    assert "incomplete" in text  # the footer says so too
+    shoot(page, "stream-cut")
+
+
+def test_uploads_stay_in_their_own_chat(browser: Browser, app: AppServer, tmp_path):
+    secret = tmp_path / "falcon-budget.md"
+    secret.write_text("# Falcon budget\n\nThe Falcon programme budget is 7.3 million kroner.\n")
+    first = open_chat(browser, app.url)
+    second = open_chat(browser, app.url)
+    try:
+        first.locator("#upload-button-input").set_input_files(str(secret))
+        expect(first.get_by_text("falcon-budget.md").first).to_be_visible(timeout=10_000)
+        time.sleep(0.5)
+        ask(first, "What is the Falcon programme budget?")
+        expect(first.get_by_text(re.compile(r"Ingest · falcon-budget\.md"))).to_be_visible(
+            timeout=20_000
+        )
+        wait_done(first, n=2)
+
+        ask(second, "What is the Falcon programme budget?")
+        answer = answers(second).first
+        expect(answer).to_contain_text(" · ", timeout=30_000)
+        wait_done(second)
+        assert "7.3 million" not in answer.inner_text()
+        assert "falcon-budget.md" not in second.content()
+    finally:
+        first.close()
+        second.close()

@@ -192,3 +192,18 @@ def test_scores_group_stats_are_isolated():
     np.testing.assert_array_equal(before[0], after[0])
     np.testing.assert_allclose(before[1], after[1])
     assert index.idf("shared", group=3) != index.idf("shared", group=SHARED)
+
+
+def test_a_scope_searched_after_another_scope_grew_the_vocabulary():
+    # Regression: chat B's cached statistics predate the terms chat A's upload added, and a
+    # query using those terms crashed with an IndexError instead of matching nothing.
+    index = BM25Index(BM25Params())
+    index.add([["vpn", "client"], ["laptop", "encrypt"], ["badge", "lost"]])
+    assert index.search(["vpn"], 5, group=2)[0].tolist() == [0]  # B's view is now cached
+    index.add([["falcon", "budget", "kroner"]], group=1)  # A uploads new words
+    slots, scores = index.search(["falcon", "budget"], 5, group=2)
+    assert slots.tolist() == [] and scores.tolist() == []
+    slots, _ = index.search(["falcon", "vpn"], 5, group=2)
+    assert slots.tolist() == [0]
+    assert index.idf("falcon", group=2) == 0.0
+    assert index.search(["falcon"], 5, group=1)[0].tolist() == [3]
