@@ -32,8 +32,8 @@ fluently.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from app.answer import (
@@ -42,7 +42,6 @@ from app.answer import (
     Route,
     StepName,
     StepRecord,
-    cost,
     format_duration,
     render_footer,
     render_model_step,
@@ -53,17 +52,23 @@ from app.answer import (
 )
 from app.citations import check_citations, drop_citations, strip_citations
 from app.config import RoutingPolicy, Settings
-from app.llm.errors import ContextTooLong, EndpointUnreachable, LLMError
-from app.llm.types import Completion, TokenEvent, TokenKind
+from app.llm.errors import EndpointUnreachable
+from app.llm.types import TokenKind
+from app.model_calls import (
+    MarkerGate,
+    ModelCall,
+    StreamsCompletions,
+    add_usage,
+    record_call,
+    stream_call,
+)
 from app.prompting import (
-    NOT_FOUND_MARKER,
     Prompt,
     build_messages,
     clean_rewrite,
     count_message_tokens,
     fit_prompt,
     rewrite_messages,
-    shrink_budget,
 )
 from app.router import compute_signals, decide, is_not_found, nothing_relevant, signal_rows
 
@@ -125,12 +130,6 @@ class SearchesLibrary(Protocol):
     def search(self, query: str, k: int, scope: str | None = None) -> list[Hit]: ...
 
 
-class StreamsCompletions(Protocol):
-    def stream(
-        self, model: str, messages: list[dict[str, str]], *, temperature: float, max_tokens: int
-    ) -> AsyncIterator[TokenEvent | Completion]: ...
-
-
 # --- events ---------------------------------------------------------------------------------
 
 
@@ -169,132 +168,6 @@ class Done:
 
 
 Event = StepStarted | StepToken | AnswerToken | AnswerReset | StepFinished | Done
-
-
-# --- helpers --------------------------------------------------------------------------------
-
-
-class MarkerGate:
-    """Holds back streamed answer text while it could still be the insufficient-context
-    marker, so the user never sees `INSUFFICIENT_CONTEXT` flash by before the friendly text."""
-
-    def __init__(self) -> None:
-        self._held = ""
-        self._open = False
-
-    def feed(self, text: str) -> str:
-        if self._open:
-            return text
-        self._held += text
-        probe = self._held.strip().upper()
-        if NOT_FOUND_MARKER.startswith(probe) or probe.startswith(NOT_FOUND_MARKER):
-            return ""
-        self._open = True
-        out, self._held = self._held, ""
-        return out
-
-    def flush(self) -> str:
-        """What is still held at the end: the marker itself is dropped, anything else kept."""
-        out, self._held = self._held, ""
-        return "" if out.strip().upper().startswith(NOT_FOUND_MARKER) else out
-
-
-@dataclass(slots=True)
-class _Call:
-    """The outcome of one model call with its single shrink-and-retry."""
-
-    prompt: Prompt
-    completion: Completion | None = None
-    error: LLMError | None = None
-    attempts: int = 0
-    notes: list[str] = field(default_factory=list)
-
-
-async def _stream_call(
-    gateway: StreamsCompletions,
-    model: str,
-    call: _Call,
-    refit: Callable[[int], Prompt] | None,
-    *,
-    temperature: float,
-    max_tokens: int,
-) -> AsyncIterator[TokenEvent]:
-    """Stream one call, filling `call`. On ContextTooLong (always raised before the first
-    token) refit the prompt to `shrink_budget` and try exactly once more."""
-    while True:
-        call.attempts += 1
-        try:
-            async for item in gateway.stream(
-                model, call.prompt.messages, temperature=temperature, max_tokens=max_tokens
-            ):
-                if isinstance(item, Completion):
-                    call.completion = item
-                else:
-                    yield item
-            return
-        except ContextTooLong as e:
-            if refit is None or call.attempts > 1:
-                call.error = e
-                return
-            before = call.prompt
-            call.prompt = refit(shrink_budget(before))
-            call.notes.append(
-                f"The server said the context was too long; retried with "
-                f"{len(call.prompt.blocks)} of {len(before.blocks)} passages "
-                f"(~{call.prompt.tokens:,} instead of ~{before.tokens:,} tokens)."
-            )
-        except LLMError as e:
-            call.error = e
-            return
-
-
-def _record(
-    step: StepName,
-    model: str,
-    call: _Call,
-    seconds: float,
-    prices: tuple[float, float],
-) -> StepRecord:
-    c = call.completion
-    record = StepRecord(
-        step=step,
-        name="",
-        seconds=seconds,
-        model=model,
-        attempts=max(1, call.attempts),
-        error=call.error.user_message if call.error else (c.error if c else None),
-    )
-    if c is not None:
-        record.model_id = c.model_id
-        record.ttft_s = c.timing.ttft_s
-        record.prompt_tokens = c.prompt_tokens
-        record.completion_tokens = c.completion_tokens
-        record.tokens_per_s = c.timing.tokens_per_s
-        record.usage_reported = c.usage_reported
-        record.finish_reason = c.finish_reason
-        record.cost = cost(c.prompt_tokens, c.completion_tokens, *prices)
-    title = {"draft": "Draft", "escalate": "Escalate", "rewrite": "Rewrite"}.get(step, step)
-    parts = [title] if step == "rewrite" else [title, model]
-    if c is None:
-        parts.append("failed")
-    elif c.timing.ttft_s is not None and step != "rewrite":
-        parts.append(f"first token {format_duration(c.timing.ttft_s)}")
-    if c is not None and c.incomplete:
-        parts.append("cut off")
-    parts.append(format_duration(seconds))
-    record.name = " · ".join(parts)
-    return record
-
-
-def _add_usage(usage: dict[str, ModelUsage], record: StepRecord) -> None:
-    if record.model is None or (record.prompt_tokens == 0 and record.completion_tokens == 0):
-        if record.model is not None:
-            usage.setdefault(record.model, ModelUsage())
-        return
-    u = usage.setdefault(record.model, ModelUsage())
-    u.prompt_tokens += record.prompt_tokens
-    u.completion_tokens += record.completion_tokens
-    u.cost += record.cost
 
 
 def _history_for_prompt(history: Sequence[Turn]) -> list[Turn]:
@@ -351,8 +224,10 @@ async def ask(
         yield StepStarted("rewrite")
         t0 = time.perf_counter()
         messages = rewrite_messages(question, prompt_history, history_turns=settings.history_turns)
-        call = _Call(Prompt(messages=messages, blocks=[], tokens=count_message_tokens(messages)))
-        async for ev in _stream_call(
+        call = ModelCall(
+            Prompt(messages=messages, blocks=[], tokens=count_message_tokens(messages))
+        )
+        async for ev in stream_call(
             gateway,
             settings.draft_model,
             call,
@@ -361,11 +236,11 @@ async def ask(
             max_tokens=REWRITE_MAX_TOKENS,
         ):
             yield StepToken("rewrite", ev.text, ev.kind)
-        record = _record(
+        record = record_call(
             "rewrite", settings.draft_model, call, time.perf_counter() - t0, draft_prices
         )
         steps.append(record)
-        _add_usage(usage, record)
+        add_usage(usage, record)
         notes: list[str] = []
         if call.completion is not None and not call.completion.incomplete:
             searched_query = clean_rewrite(call.completion.text, question)
@@ -437,12 +312,12 @@ async def ask(
     # --- draft ----------------------------------------------------------------------------
     yield StepStarted("draft")
     t0 = time.perf_counter()
-    draft_call = _Call(prompt)
+    draft_call = ModelCall(prompt)
     gate = MarkerGate()
     if endpoint_down is not None:
         draft_call.error = endpoint_down  # the rewrite just failed to connect; don't wait again
     else:
-        async for ev in _stream_call(
+        async for ev in stream_call(
             gateway,
             settings.draft_model,
             draft_call,
@@ -458,11 +333,11 @@ async def ask(
         tail = gate.flush()
         if tail:
             yield show(tail)
-    draft_record = _record(
+    draft_record = record_call(
         "draft", settings.draft_model, draft_call, time.perf_counter() - t0, draft_prices
     )
     steps.append(draft_record)
-    _add_usage(usage, draft_record)
+    add_usage(usage, draft_record)
     yield StepFinished(
         "draft", draft_record.name, render_model_step(draft_record, draft_call.notes)
     )
@@ -527,10 +402,10 @@ async def ask(
                 history_turns=settings.history_turns,
             )
 
-        esc_call = _Call(esc_prompt)
+        esc_call = ModelCall(esc_prompt)
         esc_gate = MarkerGate()
         replaced = False
-        async for ev in _stream_call(
+        async for ev in stream_call(
             gateway,
             settings.escalation_model,
             esc_call,
@@ -546,7 +421,7 @@ async def ask(
                         replaced = True
                         yield reset()
                     yield show(out)
-        esc_record = _record(
+        esc_record = record_call(
             "escalate",
             settings.escalation_model,
             esc_call,
@@ -554,7 +429,7 @@ async def ask(
             escalation_prices,
         )
         steps.append(esc_record)
-        _add_usage(usage, esc_record)
+        add_usage(usage, esc_record)
         yield StepFinished(
             "escalate", esc_record.name, render_model_step(esc_record, esc_call.notes)
         )
@@ -609,7 +484,7 @@ async def ask(
     )
 
 
-def _escalation_failure(call: _Call) -> str | None:
+def _escalation_failure(call: ModelCall) -> str | None:
     """Why the escalation cannot replace the draft, or None when it can."""
     if call.error is not None:
         return call.error.user_message

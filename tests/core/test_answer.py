@@ -10,7 +10,7 @@ from app.answer import (
     render_route,
     render_sources_only,
 )
-from app.pipeline import MarkerGate
+from app.model_calls import MarkerGate
 from app.prompting import NOT_FOUND_MARKER
 from tests.core.factories import hit
 
