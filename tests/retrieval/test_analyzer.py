@@ -1,7 +1,10 @@
+import re
+import unicodedata
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.retrieval.analyzer import STOPWORDS, analyze, normalize
+from app.retrieval.analyzer import STOPWORDS, analyze, normalize, words
 
 
 def test_stems_and_drops_stopwords():
@@ -42,3 +45,8 @@ def test_query_and_document_pipelines_agree(text):
     # ... no empties, no whitespace, and concatenation is compositional.
     assert all(t and not any(c.isspace() for c in t) for t in out)
     assert analyze(text + " " + text) == out + out
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
+def test_ascii_fast_path_tokenises_exactly_like_the_unicode_path(text):
+    assert words(text) == re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold())
