@@ -8,6 +8,7 @@ refers to the UI.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -163,8 +164,12 @@ def _hit_label(hit: Hit) -> str:
     return source_label(hit)
 
 
+_MARKDOWN_HEADING = re.compile(r"(?m)^\s{0,3}#{1,6}\s+")
+
+
 def _excerpt(text: str, limit: int) -> str:
-    flat = " ".join(text.split())
+    # Heading markers flattened into one line read as stray "###"; the words stay.
+    flat = " ".join(_MARKDOWN_HEADING.sub("", text).split())
     if len(flat) <= limit:
         return flat
     cut = flat[:limit].rsplit(" ", 1)[0]

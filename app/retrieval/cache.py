@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 ANALYZER_VERSION = 1  # bump when analyze() changes what it emits
+CHUNKER_VERSION = 2  # bump when loaders or chunk_document() change the chunks they produce
 
 
 def content_id(data: bytes) -> str:
@@ -34,6 +35,7 @@ def signature(chunk_tokens: int, chunk_overlap: int) -> dict[str, int]:
     return {
         "format": FORMAT,
         "analyzer": ANALYZER_VERSION,
+        "chunker": CHUNKER_VERSION,
         "chunk_tokens": chunk_tokens,
         "chunk_overlap": chunk_overlap,
     }

@@ -93,8 +93,14 @@ def chunk_document(doc: Document, size: int = 300, overlap: int = 45) -> list[Sp
     if overlap >= size:
         raise ValueError("overlap must be smaller than size")
     spans: list[Span] = []
+    has_body = any(not b.heading for b in doc.blocks)
     for (section, page), run in groupby(doc.blocks, key=lambda b: (b.section, b.page)):
-        words = _words(doc.text, list(run))
+        blocks = list(run)
+        if has_body and all(b.heading for b in blocks):
+            # A heading with no text of its own ("# Title" straight before "## Part") would be
+            # a chunk nobody can cite; its words are indexed with the chunks below it anyway.
+            continue
+        words = _words(doc.text, blocks)
         i = 0
         while i < len(words):
             cut = _cut(words, i, size)

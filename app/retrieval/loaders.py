@@ -36,6 +36,7 @@ class Block:
     end: int
     section: str | None = None
     page: int | None = None
+    heading: bool = False  # the block is a heading line, not body text
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,14 @@ class _Builder:
         self.blocks: list[Block] = []
         self.pos = 0
 
-    def add(self, text: str, section: str | None = None, page: int | None = None) -> None:
+    def add(
+        self,
+        text: str,
+        section: str | None = None,
+        page: int | None = None,
+        *,
+        heading: bool = False,
+    ) -> None:
         text = text.strip()
         if not text:
             return
@@ -61,7 +69,7 @@ class _Builder:
             self.parts.append("\n\n")
             self.pos += 2
         self.parts.append(text)
-        self.blocks.append(Block(self.pos, self.pos + len(text), section, page))
+        self.blocks.append(Block(self.pos, self.pos + len(text), section, page, heading))
         self.pos += len(text)
 
     def build(self, title: str) -> Document:
@@ -201,7 +209,7 @@ def load_markdown(data: bytes, name: str) -> Document:
             headings.push(level, heading)
             if level == 1 and title is None:
                 title = heading
-            blocks.append(Block(start, end, headings.path))
+            blocks.append(Block(start, end, headings.path, heading=True))
     flush()
     return Document(title or Path(name).stem, text, tuple(blocks))
 
@@ -252,7 +260,7 @@ class _HTMLText(HTMLParser):
                 self.headings.push(_HTML_HEADING[tag], heading)
                 if tag == "h1" and self.first_h1 is None:
                     self.first_h1 = heading
-                self.out.add(heading, self.headings.path)
+                self.out.add(heading, self.headings.path, heading=True)
         elif tag in _HTML_BLOCK:
             self._flush()
 
@@ -328,7 +336,7 @@ def load_docx(data: bytes, name: str) -> Document:
                 headings.push(0, text)
             elif m:
                 headings.push(int(m.group(1)), text)
-            out.add(text, headings.path)
+            out.add(text, headings.path, heading=style == "Title" or bool(m))
         elif tag == "tbl":
             for row in Table(el, d).rows:
                 cells = [_collapse(c.text) for c in row.cells]

@@ -119,3 +119,15 @@ def test_marker_gate_hides_the_marker_but_not_other_text():
     assert gate.feed("Full") == "Full"  # ordinary text is not held back
     gate = MarkerGate()
     assert gate.feed("  ") == "" and gate.flush() == "  "
+
+
+def test_sources_only_excerpts_drop_markdown_heading_markers():
+    from app.answer import render_sources_only
+    from app.retrieval.types import Chunk, Hit
+
+    chunk = Chunk(
+        "d:0", "d", "a.md", "A", "A › Port", None, 0, 10, "### The port\nIt moves. C# ok."
+    )
+    text = render_sources_only([Hit(chunk, 2.0, 1)])
+    assert "The port It moves. C# ok." in text
+    assert "###" not in text

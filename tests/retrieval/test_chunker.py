@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.retrieval.chunker import chunk_document, index_text
-from app.retrieval.loaders import Block, Document, _paragraph_spans
+from app.retrieval.loaders import Block, Document, _paragraph_spans, load_markdown
 from app.tokens import count_tokens
 
 # Per-word token counts can differ from the joined text's count by a token or two.
@@ -144,3 +144,17 @@ def test_invariants_on_random_documents(paras, size, overlap_frac):
         n = count_tokens(text[sp.start : sp.end])
         assert n <= size * SLACK + 2 or " " not in text[sp.start : sp.end]
     assert covered == set(range(len(words_of(text))))
+
+
+def test_a_heading_without_text_of_its_own_makes_no_chunk():
+    doc = load_markdown(
+        b"# Heron runbook\n\n## Rotation\n\nKeys rotate every 45 days.\n", "heron.md"
+    )
+    spans = chunk_document(doc, 300, 45)
+    assert [doc.text[s.start : s.end] for s in spans] == [
+        "## Rotation\n\nKeys rotate every 45 days."
+    ]
+    assert spans[0].section == "Heron runbook › Rotation"
+    # A document that is nothing but a heading still yields its one chunk.
+    only = load_markdown(b"# Just a title\n", "t.md")
+    assert len(chunk_document(only, 300, 45)) == 1
