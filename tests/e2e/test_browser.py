@@ -121,6 +121,11 @@ def test_insufficient_draft_escalates_visibly(page: Page, scripted: ScriptedLLM)
     # Reasoning stays inside the Escalate step, never in the answer.
     assert "The blocks mention the port" not in text
     shoot(page, "escalated")
+    # The Route step opens onto its reasons and the value of every signal.
+    page.get_by_role("button", name=re.compile("Route · escalate")).click()
+    expect(page.get_by_role("cell", name="lexical support")).to_be_visible(timeout=5_000)
+    expect(page.get_by_text("insufficient-context marker", exact=False).first).to_be_visible()
+    shoot(page, "route-signals")
 
 
 def test_bad_upload_is_rejected_clearly_and_the_chat_carries_on(
