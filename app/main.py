@@ -31,6 +31,7 @@ except SettingsError as err:
     raise SystemExit(2) from None
 
 _services: Services | None = None
+ANSWERED_ROUTES = frozenset({"draft", "escalated", "draft_kept"})
 
 
 def services() -> Services:
@@ -101,8 +102,11 @@ async def _on_message(message: cl.Message) -> None:
     )
     async for event in events:
         await view.handle(event)
-    if view.result is not None and view.result.answer:
-        history.append(Turn(question=question, answer=view.result.answer))
+    result = view.result
+    # Only real answers become history: a sources list or a "not found" note would only
+    # mislead the rewrite and the next prompt.
+    if result is not None and result.route in ANSWERED_ROUTES:
+        history.append(Turn(question=question, answer=result.answer))
 
 
 @cl.action_callback(upload_flow.PUBLISH_ACTION)
