@@ -105,7 +105,7 @@ async def _on_message(message: cl.Message) -> None:
     result = view.result
     # Only real answers become history: a sources list or a "not found" note would only
     # mislead the rewrite and the next prompt.
-    if result is not None and result.route in ANSWERED_ROUTES:
+    if result is not None and result.route in ANSWERED_ROUTES and not result.not_found:
         history.append(Turn(question=question, answer=result.answer))
 
 
