@@ -242,3 +242,26 @@ def test_uploads_stay_in_their_own_chat(browser: Browser, app: AppServer, tmp_pa
     finally:
         first.close()
         second.close()
+
+
+def test_follow_up_is_rewritten_with_its_own_timed_step(page: Page, scripted: ScriptedLLM):
+    scripted.script(
+        [
+            {
+                "system_contains": "standalone question",
+                "text": "How do I install Foundry Local on macOS?",
+            },
+            {"model": "phi-4-mini", "text": LONG_CITED},
+        ]
+    )
+    ask(page, "How do I install Foundry Local on Windows?")
+    wait_done(page)
+    ask(page, "and on macOS?")
+    wait_done(page, n=2)
+    titles = step_titles(page)
+    assert any(re.search(r"Rewrite · \d+(\.\d+)? m?s", t) for t in titles), titles
+    # The standalone question, not the bare follow-up, is what retrieval searched.
+    retrieve = page.get_by_role("button", name=re.compile(r"Retrieve ·")).last
+    retrieve.click()
+    expect(page.get_by_text("How do I install Foundry Local on macOS?").first).to_be_visible()
+    shoot(page, "follow-up")
