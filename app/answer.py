@@ -145,14 +145,16 @@ def render_footer(result: AnswerResult) -> str:
 
     `phi-4-mini → gpt-oss-20b · escalated · first token 180 ms · 6.4 s · 1,234 in / 210 out · $0`
     """
-    parts = [" → ".join(result.models) if result.models else "no model"]
+    # A model that was tried but never answered (sources only) is not "used".
+    answered = result.models if result.route != "sources_only" else []
+    parts = [" → ".join(answered) if answered else "no model answered"]
     parts.append(ROUTE_LABELS.get(result.route, result.route))
     if result.incomplete:
         parts.append("incomplete")
     if result.ttft_s is not None:
         parts.append(f"first token {format_duration(result.ttft_s)}")
     parts.append(format_duration(result.total_s))
-    if result.models:
+    if answered:
         parts.append(f"{result.prompt_tokens:,} in / {result.completion_tokens:,} out")
         parts.append(format_cost(result.total_cost))
     return " · ".join(parts)

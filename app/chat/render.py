@@ -31,12 +31,17 @@ def cited_hits(result: AnswerResult) -> dict[int, Hit]:
 
 def citation_views(result: AnswerResult) -> list[CitationView]:
     return [
-        CitationView(name=f"[{n}]", content=source_panel(h)) for n, h in cited_hits(result).items()
+        CitationView(name=f"[{n}]", content=source_panel(h, n))
+        for n, h in cited_hits(result).items()
     ]
 
 
-def source_panel(hit: Hit) -> str:
-    """The side panel for a citation: where the passage comes from, its score, the passage."""
+def source_panel(hit: Hit, n: int) -> str:
+    """The side panel for citation `[n]`: where the passage comes from, its score, the passage.
+
+    Chainlit also opens a panel stacking every source of the chat when an answer arrives, so
+    each panel names its own number and the question's sources read as a list.
+    """
     c = hit.chunk
     facts = [f"**File:** `{c.source}`"]
     if c.page is not None:
@@ -44,7 +49,7 @@ def source_panel(hit: Hit) -> str:
     if c.section:
         facts.append(f"**Section:** {c.section}")
     facts.append(f"**BM25 score:** {hit.score:.2f} (rank {hit.rank})")
-    return f"### {c.title}\n\n" + "  \n".join(facts) + "\n\n" + _quote(c.text)
+    return f"### [{n}] {c.title}\n\n" + "  \n".join(facts) + "\n\n" + _quote(c.text)
 
 
 def _quote(text: str) -> str:

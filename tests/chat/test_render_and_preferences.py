@@ -31,8 +31,8 @@ def result(**kw) -> AnswerResult:
 
 
 def test_source_panel_shows_file_page_section_score_and_text():
-    panel = source_panel(hit(2, page=4, section="Intro › Scope", score=7.314))
-    assert "### Doc 2" in panel
+    panel = source_panel(hit(2, page=4, section="Intro › Scope", score=7.314), 3)
+    assert "### [3] Doc 2" in panel
     assert "`doc2.pdf`" in panel
     assert "**Page:** 4" in panel
     assert "**Section:** Intro › Scope" in panel
@@ -93,6 +93,6 @@ def test_preferences_defaults_and_bad_values():
 
 def test_source_panel_reflows_hard_wrapped_pdf_lines_but_keeps_headings_and_lists():
     text = "## Heading\nThe service picks its port\nwhen it starts.\n\n- item one\n- item two"
-    panel = source_panel(hit(1, text=text))
+    panel = source_panel(hit(1, text=text), 1)
     assert "> ## Heading\n> The service picks its port when it starts." in panel
     assert "> - item one\n> - item two" in panel

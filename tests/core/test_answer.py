@@ -55,8 +55,11 @@ def test_footer_for_an_escalated_answer():
 
 def test_footer_without_a_model_and_when_incomplete():
     assert render_footer(result(route="abstained", ttft_s=0.002, total_s=0.002)) == (
-        "no model · not found · first token 2 ms · 2 ms"
+        "no model answered · not found · first token 2 ms · 2 ms"
     )
+    # The draft model was tried but never answered: it isn't listed as used.
+    down = result(route="sources_only", usage={"phi-4-mini": ModelUsage()}, total_s=0.02)
+    assert render_footer(down) == "no model answered · sources only · 20 ms"
     footer = render_footer(
         result(usage={"phi-4-mini": ModelUsage(10, 5)}, incomplete=True, total_s=1.0)
     )

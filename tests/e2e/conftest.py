@@ -44,6 +44,7 @@ def start_app(workdir: Path, endpoint: str, **env: str) -> AppServer:
     root.mkdir(parents=True)
     shutil.copytree(ROOT / ".chainlit", root / ".chainlit")
     shutil.copy(ROOT / "chainlit.md", root / "chainlit.md")
+    shutil.copytree(ROOT / "public", root / "public")
     knowledge = root / "knowledge"
     shutil.copytree(ROOT / "knowledge", knowledge, ignore=shutil.ignore_patterns(".index"))
     uploads = root / "uploads"

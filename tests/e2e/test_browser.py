@@ -21,6 +21,7 @@ LONG_CITED = (
     "query is routed to a larger model, which answers from the same context [1]. This keeps "
     "most queries on the cheap model while the hard ones still get a strong answer [1]."
 )
+TWO_CITED = LONG_CITED.replace("strong answer [1]", "strong answer [2]")
 
 
 def wait_done(page: Page, n: int = 1, timeout: float = 30_000) -> None:
@@ -33,7 +34,7 @@ def test_answer_streams_with_timed_steps_and_a_clickable_citation(
 ):
     # A slow, well-cited draft: long enough to watch it arrive piece by piece.
     scripted.script(
-        [{"model": "phi-4-mini", "text": LONG_CITED, "chunk_chars": 12, "delay_s": 0.12}]
+        [{"model": "phi-4-mini", "text": TWO_CITED, "chunk_chars": 12, "delay_s": 0.12}]
     )
     ask(page, "How does AutoMix work?")
     answer = answers(page).first
@@ -54,11 +55,17 @@ def test_answer_streams_with_timed_steps_and_a_clickable_citation(
     assert any(t.endswith("Route · keep draft") or "Route ·" in t for t in titles), titles
     assert not any("Escalate" in t for t in titles)
 
-    # The citation opens the cited chunk with its file and score.
+    # Chainlit first opens a panel stacking every source; clicking [2] narrows it to that
+    # one chunk, with its file and score.
+    panel = page.get_by_role("complementary")
+    expect(panel.get_by_text("BM25 score:")).to_have_count(2, timeout=10_000)
+    answer.get_by_role("link", name="[2]").first.click()
+    expect(panel.get_by_text("BM25 score:")).to_have_count(1, timeout=10_000)
+    expect(panel.get_by_role("heading", name=re.compile(r"^\[2\] "))).to_be_visible()
+    expect(panel.get_by_text("(rank 2)")).to_be_visible()
     answer.get_by_role("link", name="[1]").first.click()
-    panel = page.get_by_text("BM25 score:")
-    expect(panel.first).to_be_visible(timeout=10_000)
-    expect(page.get_by_text(re.compile(r"draft-and-escalate-pipelines\.pdf")).first).to_be_visible()
+    expect(panel.get_by_text("(rank 1)")).to_be_visible(timeout=10_000)
+    expect(panel.get_by_text(re.compile(r"draft-and-escalate-pipelines\.pdf"))).to_be_visible()
     shoot(page, "answer-with-citation")
 
     # The draft request really went to the draft model, streaming.
