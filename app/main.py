@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import uuid
 from pathlib import Path
@@ -12,10 +13,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import chainlit as cl
+from chainlit.config import config as chainlit_config
 
 from app.chat import upload_flow
 from app.chat.preferences import ChatPreferences, preferences, widgets
 from app.chat.starters import STARTERS
+from app.chat.uploads import browser_accept
 from app.chat.view import TurnView
 from app.config import SettingsError, get_settings
 from app.pipeline import Turn, ask
@@ -29,6 +32,13 @@ except SettingsError as err:
     # One clear line instead of a stack trace from deep inside the server start-up.
     print(err.message, file=sys.stderr, flush=True)
     raise SystemExit(2) from None
+
+# The browser's upload filter follows the settings, so MAX_UPLOAD_MB and
+# ALLOWED_UPLOAD_TYPES are the only place to change them (the server re-checks every file).
+_upload_feature = chainlit_config.features.spontaneous_file_upload
+if _upload_feature is not None:
+    _upload_feature.max_size_mb = math.ceil(SETTINGS.max_upload_mb)
+    _upload_feature.accept = browser_accept(SETTINGS.upload_extensions)
 
 _services: Services | None = None
 ANSWERED_ROUTES = frozenset({"draft", "escalated", "draft_kept"})

@@ -15,6 +15,25 @@ from pathlib import Path
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
+_MIME = {
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".txt": "text/plain",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".pdf": "application/pdf",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
+def browser_accept(extensions: frozenset[str]) -> dict[str, list[str]]:
+    """The upload dialog's filter ({MIME type: [extensions]}) for the allowed extensions."""
+    accept: dict[str, list[str]] = {}
+    for ext in sorted(extensions):
+        accept.setdefault(_MIME[ext], []).append(ext)
+    return accept
+
+
 @dataclass(frozen=True, slots=True)
 class StoredUpload:
     name: str  # what the user called it

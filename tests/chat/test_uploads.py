@@ -86,3 +86,13 @@ def test_publish_creates_the_knowledge_folder(tmp_path):
         StoredUpload(name="a.txt", path=up, size=1), tmp_path / "new" / "knowledge"
     )
     assert created and path.exists() and isinstance(path, Path)
+
+
+def test_browser_accept_groups_extensions_by_mime_type():
+    from app.chat.uploads import browser_accept
+
+    assert browser_accept(frozenset({".md", ".html", ".htm", ".pdf"})) == {
+        "text/html": [".htm", ".html"],
+        "text/markdown": [".md"],
+        "application/pdf": [".pdf"],
+    }

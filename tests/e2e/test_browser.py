@@ -272,3 +272,41 @@ def test_follow_up_is_rewritten_with_its_own_timed_step(page: Page, scripted: Sc
     retrieve.click()
     expect(page.get_by_text("How do I install Foundry Local on macOS?").first).to_be_visible()
     shoot(page, "follow-up")
+
+
+def test_browser_refuses_wrong_types_and_oversized_files_before_upload(page: Page, tmp_path):
+    big = tmp_path / "huge-notes.txt"
+    with big.open("wb") as f:
+        f.truncate(21 * 1024 * 1024)  # one MB over the 20 MB limit
+    page.locator("#upload-button-input").set_input_files(str(big))
+    expect(page.get_by_text("File is larger than 20 MB")).to_be_visible(timeout=10_000)
+    exe = tmp_path / "setup.exe"
+    exe.write_bytes(b"MZ\x90\x00")
+    page.locator("#upload-button-input").set_input_files(str(exe))
+    expect(page.get_by_text(re.compile("File type must be"))).to_be_visible(timeout=10_000)
+    # Nothing was attached, and the chat still works.
+    ask(page, "How do I find the port Foundry Local is using?")
+    wait_done(page)
+    shoot(page, "refused-uploads")
+
+
+def test_upload_limits_in_the_browser_follow_the_settings(browser: Browser, tmp_path):
+    app = start_app(
+        tmp_path / "limits",
+        f"http://127.0.0.1:{free_port()}/v1",
+        MAX_UPLOAD_MB="1",
+        ALLOWED_UPLOAD_TYPES=".md,.txt",
+    )
+    page = open_chat(browser, app.url)
+    try:
+        big = tmp_path / "notes.md"
+        big.write_text("word " * 300_000)  # 1.5 MB
+        page.locator("#upload-button-input").set_input_files(str(big))
+        expect(page.get_by_text("File is larger than 1 MB")).to_be_visible(timeout=10_000)
+        pdf = tmp_path / "report.pdf"
+        pdf.write_bytes(b"%PDF-1.4\n")
+        page.locator("#upload-button-input").set_input_files(str(pdf))
+        expect(page.get_by_text(re.compile("File type must be"))).to_be_visible(timeout=10_000)
+    finally:
+        page.close()
+        stop(app.process)
