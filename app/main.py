@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import sys
@@ -110,8 +111,13 @@ async def _on_message(message: cl.Message) -> None:
         gateway=svc.gateway,
         settings=SETTINGS,
     )
-    async for event in events:
-        await view.handle(event)
+    try:
+        async for event in events:
+            await view.handle(event)
+    except asyncio.CancelledError:
+        # Stop button: leave a tidy turn (no spinning steps) and keep nothing in history.
+        await view.stopped()
+        raise
     result = view.result
     # Only real answers become history: a sources list or a "not found" note would only
     # mislead the rewrite and the next prompt.

@@ -143,6 +143,17 @@ class TurnView:
             self.answer.elements = elements
             await self.answer.update()
 
+    async def stopped(self) -> None:
+        """The user pressed Stop: close every open step and the answer, saying so."""
+        for name, step in self.steps.items():
+            if step.end is None:
+                step.name = f"{_RUNNING.get(name, name.title())} · stopped"
+                step.end = utc_now()
+                await step.update()
+        if self.answer is not None:
+            self.answer.content = (self.answer.content.rstrip() + "\n\n*Stopped.*").lstrip()
+            await self.answer.update()
+
 
 def _quote(text: str) -> str:
     return "\n".join("> " + line for line in text.strip().splitlines())

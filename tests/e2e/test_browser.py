@@ -310,3 +310,28 @@ def test_upload_limits_in_the_browser_follow_the_settings(browser: Browser, tmp_
     finally:
         page.close()
         stop(app.process)
+
+
+def test_stop_button_leaves_a_tidy_turn_and_the_chat_carries_on(page: Page, scripted: ScriptedLLM):
+    scripted.script(
+        [
+            {
+                "model": "phi-4-mini",
+                "times": 1,
+                "text": LONG_CITED,
+                "chunk_chars": 4,
+                "delay_s": 0.3,
+            },
+            {"model": "phi-4-mini", "text": LONG_CITED},
+        ]
+    )
+    ask(page, "How does AutoMix work?")
+    expect(answers(page).first).to_contain_text("AutoMix", timeout=20_000)
+    page.click("#stop-button")
+    expect(page.get_by_role("button", name=re.compile(r"Draft · stopped"))).to_be_visible(
+        timeout=10_000
+    )
+    expect(answers(page).first).to_contain_text("Stopped.")
+    ask(page, "How does AutoMix work?")
+    expect(answers(page).last).to_contain_text("strong answer", timeout=20_000)
+    expect(answers(page).last).to_contain_text(" in / ", timeout=20_000)
