@@ -32,7 +32,7 @@ fluently.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -313,11 +313,11 @@ async def ask(
     yield StepStarted("draft")
     t0 = time.perf_counter()
     draft_call = ModelCall(prompt)
-    gate = MarkerGate()
     if endpoint_down is not None:
         draft_call.error = endpoint_down  # the rewrite just failed to connect; don't wait again
     else:
-        async for ev in stream_call(
+        async for item in _stream_step(
+            "draft",
             gateway,
             settings.draft_model,
             draft_call,
@@ -325,14 +325,7 @@ async def ask(
             temperature=options.temperature,
             max_tokens=settings.max_answer_tokens,
         ):
-            yield StepToken("draft", ev.text, ev.kind)
-            if ev.kind == "answer":
-                out = gate.feed(ev.text)
-                if out:
-                    yield show(out)
-        tail = gate.flush()
-        if tail:
-            yield show(tail)
+            yield item if isinstance(item, StepToken) else show(item)
     draft_record = record_call(
         "draft", settings.draft_model, draft_call, time.perf_counter() - t0, draft_prices
     )
@@ -403,9 +396,9 @@ async def ask(
             )
 
         esc_call = ModelCall(esc_prompt)
-        esc_gate = MarkerGate()
         replaced = False
-        async for ev in stream_call(
+        async for item in _stream_step(
+            "escalate",
             gateway,
             settings.escalation_model,
             esc_call,
@@ -413,14 +406,13 @@ async def ask(
             temperature=options.temperature,
             max_tokens=settings.max_answer_tokens,
         ):
-            yield StepToken("escalate", ev.text, ev.kind)
-            if ev.kind == "answer":
-                out = esc_gate.feed(ev.text)
-                if out:
-                    if not replaced:
-                        replaced = True
-                        yield reset()
-                    yield show(out)
+            if isinstance(item, StepToken):
+                yield item
+                continue
+            if not replaced:  # the draft stays on screen until the escalation has words
+                replaced = True
+                yield reset()
+            yield show(item)
         esc_record = record_call(
             "escalate",
             settings.escalation_model,
@@ -482,6 +474,29 @@ async def ask(
         incomplete=final.incomplete,
         draft=draft.text,
     )
+
+
+async def _stream_step(
+    step: StepName,
+    gateway: StreamsCompletions,
+    model: str,
+    call: ModelCall,
+    refit: Callable[[int], Prompt] | None,
+    *,
+    temperature: float,
+    max_tokens: int,
+) -> AsyncIterator[StepToken | str]:
+    """A model step's tokens as StepTokens, plus (as plain str) the answer text that is safe
+    to show: the insufficient-context marker is held back."""
+    gate = MarkerGate()
+    async for ev in stream_call(
+        gateway, model, call, refit, temperature=temperature, max_tokens=max_tokens
+    ):
+        yield StepToken(step, ev.text, ev.kind)
+        if ev.kind == "answer" and (out := gate.feed(ev.text)):
+            yield out
+    if tail := gate.flush():
+        yield tail
 
 
 def _escalation_failure(call: ModelCall) -> str | None:
