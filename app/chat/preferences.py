@@ -24,7 +24,7 @@ def widgets(settings: Settings) -> list[InputWidget]:
             label="Sources to retrieve (top-k)",
             initial=settings.top_k,
             min=1,
-            max=20,
+            max=max(20, settings.top_k),  # TOP_K may be set above the usual range
             step=1,
         ),
         Select(
