@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 WHEEL_CACHE ?= $(HOME)/.cache/grounded-assistant/wheels
 LOCAL_LLM_PORT ?= 8088
 
-.PHONY: run install install-test test lint format bench bench-scale local-llm local-llm-install browser clean
+.PHONY: run install install-test test lint format bench bench-scale bench-pipeline local-llm local-llm-install browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench: install
 
 bench-scale: install
 	$(BIN)/python -m app.retrieval.bench --scale
+
+## bench-pipeline: full pipeline vs a bare model call on the same server (start one first)
+bench-pipeline: install
+	$(BIN)/python -m app.pipeline_bench $(if $(ENDPOINT),--endpoint $(ENDPOINT))
 
 ## local-llm: serve the bundled Gemma 3 270M GGUF as an OpenAI-compatible server
 local-llm: local-llm-install
