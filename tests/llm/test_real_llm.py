@@ -78,3 +78,48 @@ async def test_real_server_logprobs_when_top_logprobs_is_asked(local_llm: str) -
     assert done.model_id == "gpt-oss-20b"
     assert done.logprobs is not None and 1 <= len(done.logprobs) <= 4
     assert all(lp <= 0 for lp in done.logprobs)
+
+
+async def test_real_pipeline_streams_measures_and_records_a_route(local_llm: str, tmp_path) -> None:
+    import asyncio
+
+    from app.pipeline import AnswerToken, AskOptions, Done, StepFinished, ask
+    from app.retrieval.library import Library
+    from tests.support.processes import ROOT
+
+    settings = settings_for(
+        local_llm,
+        read_timeout_s=120,
+        knowledge_dir=ROOT / "knowledge",
+        index_dir=tmp_path / "index",
+        max_answer_tokens=32,
+        context_token_budget=1200,
+        top_k=3,
+    )
+    library = await asyncio.to_thread(Library.open, settings)
+    gateway = LLMGateway(settings)
+    try:
+        events = [
+            e
+            async for e in ask(
+                "How do I find the port Foundry Local is using?",
+                history=[],
+                scope=None,
+                options=AskOptions.from_settings(settings),
+                library=library,
+                gateway=gateway,
+                settings=settings,
+            )
+        ]
+    finally:
+        await gateway.aclose()
+    result = events[-1].result
+    assert isinstance(events[-1], Done)
+    assert sum(isinstance(e, AnswerToken) for e in events) > 1  # streamed, not one blob
+    assert result.route in {"draft", "escalated", "draft_kept"}
+    assert result.reasons and result.signals is not None
+    draft = next(s for s in result.steps if s.step == "draft")
+    assert draft.ttft_s is not None and 0 < draft.ttft_s <= draft.seconds
+    assert draft.completion_tokens > 0 and draft.prompt_tokens > 0
+    names = [e.name for e in events if isinstance(e, StepFinished)]
+    assert any(n.startswith("Draft · phi-4-mini · first token") for n in names), names
