@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         validation_alias=_env("INDEX_DIR"),
         description="Index cache folder (default: KNOWLEDGE_DIR/.index).",
     )
+    knowledge_refresh_s: NonNegFloat = Field(
+        10.0,
+        validation_alias=_env("KNOWLEDGE_REFRESH_S"),
+        description="When a chat starts, re-scan KNOWLEDGE_DIR if the last scan is older "
+        "than this many seconds.",
+    )
     upload_dir: Path = Field(
         Path("data/uploads"),
         validation_alias=_env("UPLOAD_DIR"),

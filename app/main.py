@@ -69,6 +69,8 @@ async def _starters(user=None, language=None) -> list[cl.Starter]:
 
 @cl.on_chat_start
 async def _chat_start() -> None:
+    # Pick up files copied into knowledge/ since the last chat started (in the background).
+    services().refresh_knowledge_soon()
     cl.user_session.set("scope", f"chat-{uuid.uuid4().hex}")
     cl.user_session.set("history", [])
     values = await cl.ChatSettings(widgets(SETTINGS)).send()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from app.config import Settings
 from app.llm.gateway import LLMGateway
@@ -17,13 +19,66 @@ from app.retrieval.library import Library
 log = logging.getLogger(__name__)
 
 
+class KnowledgeRefresher:
+    """Re-scans the knowledge folder in a worker thread, at most once per `interval`.
+
+    Called when a chat starts, so a file copied into `knowledge/` is found by new chats
+    without a restart. Unchanged files cost one `stat` each; only new or changed files
+    are parsed.
+    """
+
+    def __init__(
+        self,
+        library: Library,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        fresh: bool = False,
+    ) -> None:
+        self.library = library
+        self.interval = interval
+        self.clock = clock
+        # fresh: the library has just scanned (Library.open), so the next chat needn't.
+        self._last: float | None = clock() if fresh else None
+        self._lock = asyncio.Lock()
+
+    async def maybe_refresh(self) -> bool:
+        """Sync unless one ran recently or is running; True when this call synced."""
+        now = self.clock()
+        if self._lock.locked() or (self._last is not None and now - self._last < self.interval):
+            return False
+        async with self._lock:
+            self._last = now
+            try:
+                await asyncio.to_thread(self.library.sync)
+            except Exception:  # a bad scan must never take a chat down; the old index stays
+                log.exception("refreshing the knowledge folder failed")
+                return False
+        return True
+
+
 @dataclass
 class Services:
     settings: Settings
     library: Library
     gateway: LLMGateway
+    refresher: KnowledgeRefresher = field(init=False)
+    _background: set[asyncio.Task] = field(default_factory=set, init=False)
+
+    def __post_init__(self) -> None:
+        self.refresher = KnowledgeRefresher(
+            self.library, self.settings.knowledge_refresh_s, fresh=True
+        )
+
+    def refresh_knowledge_soon(self) -> None:
+        """Start a knowledge refresh in the background (the chat doesn't wait for it)."""
+        task = asyncio.create_task(self.refresher.maybe_refresh())
+        self._background.add(task)  # keep a reference until it finishes
+        task.add_done_callback(self._background.discard)
 
     async def aclose(self) -> None:
+        for task in list(self._background):
+            task.cancel()
         await self.gateway.aclose()
 
 

@@ -335,3 +335,28 @@ def test_stop_button_leaves_a_tidy_turn_and_the_chat_carries_on(page: Page, scri
     ask(page, "How does AutoMix work?")
     expect(answers(page).last).to_contain_text("strong answer", timeout=20_000)
     expect(answers(page).last).to_contain_text(" in / ", timeout=20_000)
+
+
+def test_file_copied_into_knowledge_is_found_by_a_new_chat_without_restart(
+    browser: Browser, llm: ScriptedLLM, tmp_path
+):
+    llm.reset()
+    llm.script([], models=["Phi-4-mini-instruct-generic-cpu", "gpt-oss-20b-generic-cpu"])
+    app = start_app(tmp_path / "refresh", llm.base_url, KNOWLEDGE_REFRESH_S="0")
+    try:
+        (app.knowledge_dir / "parking.md").write_text(
+            "# Parking\n\nStaff parking permits are renewed every March at the front desk.\n"
+        )
+        page = open_chat(browser, app.url)  # a new chat: triggers the background re-scan
+        try:
+            page.wait_for_timeout(1500)
+            ask(page, "When are staff parking permits renewed?")
+            wait_done(page)
+            answer = answers(page).first
+            expect(answer).to_contain_text("every March")
+            answer.get_by_role("link", name="[1]").first.click()
+            expect(page.get_by_role("complementary").get_by_text("parking.md")).to_be_visible()
+        finally:
+            page.close()
+    finally:
+        stop(app.process)
