@@ -32,14 +32,13 @@ fluently.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from app.answer import (
     AnswerResult,
     ModelUsage,
-    Route,
     StepName,
     StepRecord,
     format_duration,
@@ -53,7 +52,7 @@ from app.answer import (
 from app.citations import check_citations, drop_citations, strip_citations
 from app.config import RoutingPolicy, Settings
 from app.llm.errors import EndpointUnreachable
-from app.llm.types import TokenKind
+from app.llm.types import Completion, TokenKind
 from app.model_calls import (
     MarkerGate,
     ModelCall,
@@ -195,285 +194,314 @@ async def ask(
     settings: Settings,
 ) -> AsyncIterator[Event]:
     """Answer `question`; see the module docstring for the events and failure handling."""
-    t_start = time.perf_counter()
-    notices: list[str] = []
-    steps: list[StepRecord] = []
-    usage: dict[str, ModelUsage] = {}
-    draft_prices = (settings.draft_price_in_per_1k, settings.draft_price_out_per_1k)
-    escalation_prices = (settings.escalation_price_in_per_1k, settings.escalation_price_out_per_1k)
-    prompt_history = _history_for_prompt(history)
-    endpoint_down: EndpointUnreachable | None = None
-    first_visible: float | None = None
-    visible = ""  # what the answer message shows now
+    turn = _Turn(question, history, scope, options, gateway, settings)
+    if history and options.rewrite:
+        async for event in turn.rewrite():
+            yield event
+    for event in turn.retrieve(library):
+        yield event
+    if nothing_relevant(turn.hits, settings.min_retrieval_score):
+        for event in turn.abstain():
+            yield event
+        return
+    draft_call = ModelCall(turn.fit(turn.hits, settings.context_token_budget))
+    async for event in turn.draft(draft_call):
+        yield event
+    if draft_call.completion is None:
+        for event in turn.sources_only(draft_call):
+            yield event
+        return
+    async for event in turn.route_and_answer(draft_call, draft_call.completion):
+        yield event
 
-    def show(text: str) -> AnswerToken:
-        nonlocal first_visible, visible
-        if first_visible is None and text.strip():
-            first_visible = time.perf_counter() - t_start
-        visible += text
+
+class _Turn:
+    """The state one question accumulates as `ask` walks through its steps."""
+
+    def __init__(
+        self,
+        question: str,
+        history: Sequence[Turn],
+        scope: str | None,
+        options: AskOptions,
+        gateway: StreamsCompletions,
+        settings: Settings,
+    ) -> None:
+        self.question = question
+        self.scope = scope
+        self.options = options
+        self.gateway = gateway
+        self.settings = settings
+        self.t_start = time.perf_counter()
+        self.history = _history_for_prompt(history)
+        self.searched_query = question
+        self.hits: list[Hit] = []
+        self.notices: list[str] = []
+        self.steps: list[StepRecord] = []
+        self.usage: dict[str, ModelUsage] = {}
+        self.endpoint_down: EndpointUnreachable | None = None
+        self.first_visible: float | None = None
+        self.visible = ""  # what the answer message shows now
+
+    # --- small helpers ----------------------------------------------------------------------
+    def show(self, text: str) -> AnswerToken:
+        if self.first_visible is None and text.strip():
+            self.first_visible = time.perf_counter() - self.t_start
+        self.visible += text
         return AnswerToken(text)
 
-    def reset() -> AnswerReset:
-        nonlocal visible
-        visible = ""
+    def reset(self) -> AnswerReset:
+        self.visible = ""
         return AnswerReset()
 
-    # --- rewrite ------------------------------------------------------------------------
-    searched_query = question
-    if history and options.rewrite:
+    def replace_answer(self, text: str) -> Iterator[Event]:
+        """Make the visible answer exactly `text`, resetting only when it differs."""
+        if self.visible.strip() != text.strip():
+            if self.visible:
+                yield self.reset()
+            yield self.show(text)
+
+    def fit(self, hits: Sequence[Hit], budget: int) -> Prompt:
+        return fit_prompt(
+            self.searched_query,
+            hits,
+            self.history,
+            budget=budget,
+            history_turns=self.settings.history_turns,
+        )
+
+    def record(self, step: StepName, model: str, call: ModelCall, t0: float) -> StepFinished:
+        s = self.settings
+        prices = (
+            (s.escalation_price_in_per_1k, s.escalation_price_out_per_1k)
+            if step == "escalate"
+            else (s.draft_price_in_per_1k, s.draft_price_out_per_1k)
+        )
+        record = record_call(step, model, call, time.perf_counter() - t0, prices)
+        self.steps.append(record)
+        add_usage(self.usage, record)
+        return StepFinished(step, record.name, render_model_step(record, call.notes))
+
+    def route_step(
+        self, label: str, reasons: list[str], rows: list[tuple[str, str]]
+    ) -> Iterator[Event]:
+        name = f"Route · {label}"
+        self.steps.append(StepRecord(step="route", name=name, seconds=0.0))
+        yield StepStarted("route")
+        yield StepFinished("route", name, render_route(label, reasons, rows))
+
+    def not_found_text(self) -> str:
+        return render_not_found(
+            self.question,
+            self.searched_query,
+            hits=self.hits,
+            scope_label=_scope_label(self.scope),
+        )
+
+    def finish(self, **fields: object) -> Done:
+        result = AnswerResult(
+            question=self.question,
+            searched_query=self.searched_query,
+            scope=self.scope,
+            steps=self.steps,
+            usage=self.usage,
+            hits=self.hits,
+            notices=self.notices,
+            ttft_s=self.first_visible,
+            total_s=time.perf_counter() - self.t_start,
+            **fields,  # type: ignore[arg-type]
+        )
+        return Done(result)
+
+    # --- steps ------------------------------------------------------------------------------
+    async def rewrite(self) -> AsyncIterator[Event]:
         yield StepStarted("rewrite")
         t0 = time.perf_counter()
-        messages = rewrite_messages(question, prompt_history, history_turns=settings.history_turns)
-        call = ModelCall(
-            Prompt(messages=messages, blocks=[], tokens=count_message_tokens(messages))
+        messages = rewrite_messages(
+            self.question, self.history, history_turns=self.settings.history_turns
         )
+        tokens = count_message_tokens(messages)
+        call = ModelCall(Prompt(messages=messages, blocks=[], tokens=tokens))
         async for ev in stream_call(
-            gateway,
-            settings.draft_model,
+            self.gateway,
+            self.settings.draft_model,
             call,
             None,
             temperature=0.0,
             max_tokens=REWRITE_MAX_TOKENS,
         ):
             yield StepToken("rewrite", ev.text, ev.kind)
-        record = record_call(
-            "rewrite", settings.draft_model, call, time.perf_counter() - t0, draft_prices
-        )
-        steps.append(record)
-        add_usage(usage, record)
-        notes: list[str] = []
         if call.completion is not None and not call.completion.incomplete:
-            searched_query = clean_rewrite(call.completion.text, question)
-            notes.append(f"“{question.strip()}” → “{searched_query}”")
+            self.searched_query = clean_rewrite(call.completion.text, self.question)
+            call.notes.append(f"“{self.question.strip()}” → “{self.searched_query}”")
         else:
             if isinstance(call.error, EndpointUnreachable):
-                endpoint_down = call.error
-            reason = call.error.user_message if call.error else (record.error or "cut off")
-            notes.append(f"Rewrite failed ({reason}); searched the question as asked.")
-        yield StepFinished("rewrite", record.name, render_model_step(record, notes))
+                self.endpoint_down = call.error
+            c = call.completion
+            reason = call.error.user_message if call.error else (c and c.error) or "cut off"
+            call.notes.append(f"Rewrite failed ({reason}); searched the question as asked.")
+        yield self.record("rewrite", self.settings.draft_model, call, t0)
 
-    # --- retrieve -----------------------------------------------------------------------
-    yield StepStarted("retrieve")
-    t0 = time.perf_counter()
-    hits = sorted(library.search(searched_query, options.top_k, scope=scope), key=lambda h: h.rank)
-    seconds = time.perf_counter() - t0
-    name = f"Retrieve · {format_duration(seconds)}"
-    steps.append(StepRecord(step="retrieve", name=name, seconds=seconds))
-    yield StepFinished("retrieve", name, render_retrieval(searched_query, hits))
+    def retrieve(self, library: SearchesLibrary) -> Iterator[Event]:
+        yield StepStarted("retrieve")
+        t0 = time.perf_counter()
+        found = library.search(self.searched_query, self.options.top_k, scope=self.scope)
+        self.hits = sorted(found, key=lambda h: h.rank)
+        seconds = time.perf_counter() - t0
+        name = f"Retrieve · {format_duration(seconds)}"
+        self.steps.append(StepRecord(step="retrieve", name=name, seconds=seconds))
+        yield StepFinished("retrieve", name, render_retrieval(self.searched_query, self.hits))
 
-    def finish(**fields: object) -> Done:
-        result = AnswerResult(
-            question=question,
-            searched_query=searched_query,
-            scope=scope,
-            steps=steps,
-            usage=usage,
-            hits=hits,
-            notices=notices,
-            ttft_s=first_visible,
-            total_s=time.perf_counter() - t_start,
-            **fields,  # type: ignore[arg-type]
-        )
-        return Done(result)
-
-    def route_step(label: str, reasons: list[str], rows: list[tuple[str, str]]) -> StepFinished:
-        name = f"Route · {label}"
-        steps.append(StepRecord(step="route", name=name, seconds=0.0))
-        return StepFinished("route", name, render_route(label, reasons, rows))
-
-    scope_label = _scope_label(scope)
-
-    # --- nothing relevant: abstain --------------------------------------------------------
-    if nothing_relevant(hits, settings.min_retrieval_score):
-        top = f"{hits[0].score:.2f}" if hits else "none"
+    def abstain(self) -> Iterator[Event]:
+        top = f"{self.hits[0].score:.2f}" if self.hits else "none"
+        minimum = self.settings.min_retrieval_score
         reasons = [
             "retrieval found nothing relevant, so no model was asked: a larger model would "
             "only guess more fluently",
-            f"top score {top}, the minimum for relevance is {settings.min_retrieval_score:.2f}",
+            f"top score {top}, the minimum for relevance is {minimum:.2f}",
         ]
-        yield StepStarted("route")
-        yield route_step("abstain", reasons, [("hits", str(len(hits))), ("top BM25 score", top)])
-        answer = render_not_found(question, searched_query, hits=hits, scope_label=scope_label)
-        yield show(answer)
-        yield finish(answer=answer, route="abstained", reasons=reasons, not_found=True)
-        return
+        rows = [("hits", str(len(self.hits))), ("top BM25 score", top)]
+        yield from self.route_step("abstain", reasons, rows)
+        answer = self.not_found_text()
+        yield self.show(answer)
+        yield self.finish(answer=answer, route="abstained", reasons=reasons, not_found=True)
 
-    def refit_draft(budget: int) -> Prompt:
-        return fit_prompt(
-            searched_query,
-            hits,
-            prompt_history,
-            budget=budget,
-            history_turns=settings.history_turns,
-        )
+    async def draft(self, call: ModelCall) -> AsyncIterator[Event]:
+        yield StepStarted("draft")
+        t0 = time.perf_counter()
+        if self.endpoint_down is not None:
+            call.error = self.endpoint_down  # the rewrite just failed to connect; don't wait
+        else:
+            async for item in _stream_step(
+                "draft",
+                self.gateway,
+                self.settings.draft_model,
+                call,
+                lambda budget: self.fit(self.hits, budget),
+                temperature=self.options.temperature,
+                max_tokens=self.settings.max_answer_tokens,
+            ):
+                yield item if isinstance(item, StepToken) else self.show(item)
+        yield self.record("draft", self.settings.draft_model, call, t0)
+        self.notices.extend(call.notes)  # e.g. "the context was shrunk and retried"
 
-    prompt = refit_draft(settings.context_token_budget)
-
-    # --- draft ----------------------------------------------------------------------------
-    yield StepStarted("draft")
-    t0 = time.perf_counter()
-    draft_call = ModelCall(prompt)
-    if endpoint_down is not None:
-        draft_call.error = endpoint_down  # the rewrite just failed to connect; don't wait again
-    else:
-        async for item in _stream_step(
-            "draft",
-            gateway,
-            settings.draft_model,
-            draft_call,
-            refit_draft,
-            temperature=options.temperature,
-            max_tokens=settings.max_answer_tokens,
-        ):
-            yield item if isinstance(item, StepToken) else show(item)
-    draft_record = record_call(
-        "draft", settings.draft_model, draft_call, time.perf_counter() - t0, draft_prices
-    )
-    steps.append(draft_record)
-    add_usage(usage, draft_record)
-    yield StepFinished(
-        "draft", draft_record.name, render_model_step(draft_record, draft_call.notes)
-    )
-    notices.extend(draft_call.notes)
-
-    draft = draft_call.completion
-    if draft is None:
-        assert draft_call.error is not None
-        notices.append(draft_call.error.user_message)
+    def sources_only(self, call: ModelCall) -> Iterator[Event]:
+        assert call.error is not None
+        self.notices.append(call.error.user_message)
         reasons = ["the draft model could not be used, so the retrieved passages are shown"]
-        yield StepStarted("route")
-        yield route_step("sources only", reasons, [("error", draft_call.error.user_message)])
-        answer = render_sources_only(hits)
-        if visible:
-            yield reset()
-        yield show(answer)
-        yield finish(
+        yield from self.route_step("sources only", reasons, [("error", call.error.user_message)])
+        answer = render_sources_only(self.hits)
+        yield from self.replace_answer(answer)
+        yield self.finish(
             answer=answer,
             route="sources_only",
             reasons=reasons,
             blocks=[],
-            citations={n: h for n, h in enumerate(hits, start=1)},
+            citations={n: h for n, h in enumerate(self.hits, start=1)},
         )
-        return
 
-    # --- route ----------------------------------------------------------------------------
-    yield StepStarted("route")
-    signals = compute_signals(
-        draft.text,
-        finish_reason=draft.finish_reason,
-        incomplete=draft.incomplete,
-        logprobs=draft.logprobs,
-        blocks=draft_call.prompt.blocks,
-        hits=hits,
-        min_draft_tokens=settings.min_draft_tokens,
-    )
-    decision = decide(signals, policy=options.policy, threshold=settings.escalate_below)
-    rows = signal_rows(signals, decision)
-    yield route_step("escalate" if decision.escalate else "keep draft", decision.reasons, rows)
+    async def route_and_answer(
+        self, draft_call: ModelCall, draft: Completion
+    ) -> AsyncIterator[Event]:
+        settings = self.settings
+        signals = compute_signals(
+            draft.text,
+            finish_reason=draft.finish_reason,
+            incomplete=draft.incomplete,
+            logprobs=draft.logprobs,
+            blocks=draft_call.prompt.blocks,
+            hits=self.hits,
+            min_draft_tokens=settings.min_draft_tokens,
+        )
+        decision = decide(signals, policy=self.options.policy, threshold=settings.escalate_below)
+        rows = signal_rows(signals, decision)
+        label = "escalate" if decision.escalate else "keep draft"
+        for event in self.route_step(label, decision.reasons, rows):
+            yield event
 
-    final = draft
-    final_prompt = draft_call.prompt
-    route: Route = "draft"
-    reasons = list(decision.reasons)
+        final, final_prompt, route = draft, draft_call.prompt, "draft"
+        reasons = list(decision.reasons)
+        if decision.escalate:
+            show_hint = self.options.show_draft_hint and draft.text and not signals.marker
+            esc_call = ModelCall(
+                _escalation_prompt(
+                    self.searched_query,
+                    draft_call.prompt,
+                    self.history,
+                    draft.text if show_hint else None,
+                    settings,
+                )
+            )
+            async for event in self.escalate(esc_call, [b.hit for b in draft_call.prompt.blocks]):
+                yield event
+            why = _escalation_failure(esc_call)
+            if why is None:
+                assert esc_call.completion is not None
+                final, final_prompt, route = esc_call.completion, esc_call.prompt, "escalated"
+            else:
+                self.notices.append(
+                    f"Escalation to {settings.escalation_model} failed: {why} Showing the draft."
+                )
+                reasons.append(f"escalation failed ({why.rstrip('.')}); the draft is shown")
+                route = "draft_kept"
 
-    # --- escalate -------------------------------------------------------------------------
-    if decision.escalate:
+        if final.incomplete:
+            self.notices.append(
+                f"The answer stopped early ({final.error}); what arrived is shown and may be "
+                "incomplete."
+            )
+        not_found = is_not_found(final.text)
+        citations: dict[int, Hit] = {}
+        dropped: list[int] = []
+        if not_found:
+            answer = self.not_found_text()
+        elif not final.text.strip():
+            answer = "The model returned an empty answer."
+            self.notices.append(f"{final.model} returned an empty answer.")
+        else:
+            check = check_citations(final.text, final_prompt.blocks)
+            citations, dropped = dict(check.valid), list(check.invalid)
+            answer = drop_citations(final.text, dropped)
+        for event in self.replace_answer(answer):
+            yield event
+        yield self.finish(
+            answer=answer,
+            route=route,
+            reasons=reasons,
+            confidence=decision.confidence,
+            signals=signals,
+            decision=decision,
+            signal_table=rows,
+            blocks=list(final_prompt.blocks),
+            citations=citations,
+            dropped_citations=dropped,
+            not_found=not_found,
+            incomplete=final.incomplete,
+            draft=draft.text,
+        )
+
+    async def escalate(self, call: ModelCall, context_hits: list[Hit]) -> AsyncIterator[Event]:
         yield StepStarted("escalate")
         t0 = time.perf_counter()
-        context_hits = [b.hit for b in draft_call.prompt.blocks]
-        hint = draft.text if options.show_draft_hint and draft.text and not signals.marker else None
-        esc_prompt = _escalation_prompt(
-            searched_query, draft_call.prompt, prompt_history, hint, settings
-        )
-
-        def refit_escalation(budget: int) -> Prompt:
-            return fit_prompt(
-                searched_query,
-                context_hits,
-                prompt_history,
-                budget=budget,
-                history_turns=settings.history_turns,
-            )
-
-        esc_call = ModelCall(esc_prompt)
         replaced = False
         async for item in _stream_step(
             "escalate",
-            gateway,
-            settings.escalation_model,
-            esc_call,
-            refit_escalation,
-            temperature=options.temperature,
-            max_tokens=settings.max_answer_tokens,
+            self.gateway,
+            self.settings.escalation_model,
+            call,
+            lambda budget: self.fit(context_hits, budget),
+            temperature=self.options.temperature,
+            max_tokens=self.settings.max_answer_tokens,
         ):
             if isinstance(item, StepToken):
                 yield item
                 continue
             if not replaced:  # the draft stays on screen until the escalation has words
                 replaced = True
-                yield reset()
-            yield show(item)
-        esc_record = record_call(
-            "escalate",
-            settings.escalation_model,
-            esc_call,
-            time.perf_counter() - t0,
-            escalation_prices,
-        )
-        steps.append(esc_record)
-        add_usage(usage, esc_record)
-        yield StepFinished(
-            "escalate", esc_record.name, render_model_step(esc_record, esc_call.notes)
-        )
-        notices.extend(esc_call.notes)
-        why = _escalation_failure(esc_call)
-        if why is None:
-            assert esc_call.completion is not None
-            final, final_prompt, route = esc_call.completion, esc_call.prompt, "escalated"
-        else:
-            notices.append(
-                f"Escalation to {settings.escalation_model} failed: {why} Showing the draft."
-            )
-            reasons.append(f"escalation failed ({why.rstrip('.')}); the draft is shown")
-            route = "draft_kept"
-
-    # --- final answer ---------------------------------------------------------------------
-    if final.incomplete:
-        notices.append(
-            f"The answer stopped early ({final.error}); what arrived is shown and may be "
-            "incomplete."
-        )
-    not_found = is_not_found(final.text)
-    citations: dict[int, Hit] = {}
-    dropped: list[int] = []
-    if not_found:
-        answer = render_not_found(question, searched_query, hits=hits, scope_label=scope_label)
-    elif not final.text.strip():
-        answer = "The model returned an empty answer."
-        notices.append(f"{final.model} returned an empty answer.")
-    else:
-        check = check_citations(final.text, final_prompt.blocks)
-        citations, dropped = dict(check.valid), list(check.invalid)
-        answer = drop_citations(final.text, dropped)
-    if visible.strip() != answer.strip():
-        if visible:
-            yield reset()
-        yield show(answer)
-    yield finish(
-        answer=answer,
-        route=route,
-        reasons=reasons,
-        confidence=decision.confidence,
-        signals=signals,
-        decision=decision,
-        signal_table=rows,
-        blocks=list(final_prompt.blocks),
-        citations=citations,
-        dropped_citations=dropped,
-        not_found=not_found,
-        incomplete=final.incomplete,
-        draft=draft.text,
-    )
+                yield self.reset()
+            yield self.show(item)
+        yield self.record("escalate", self.settings.escalation_model, call, t0)
+        self.notices.extend(call.notes)
 
 
 async def _stream_step(
