@@ -2,6 +2,7 @@
 # The LLM server runs outside the container; on Docker Desktop reach a host service with
 #   docker run -p 8000:8000 -e FOUNDRY_LOCAL_ENDPOINT=http://host.docker.internal:5273/v1 \
 #     -v "$PWD/knowledge:/app/knowledge" grounded-assistant
+# Chat uploads are kept under /app/data (UPLOAD_DIR); mount it too to keep them.
 # (on Linux add --add-host=host.docker.internal:host-gateway).
 FROM python:3.11-slim
 
@@ -21,7 +22,7 @@ ENV FOUNDRY_LOCAL_ENDPOINT=http://host.docker.internal:5273/v1 \
     CHAINLIT_APP_ROOT=/app \
     PATH=/app/.venv/bin:$PATH
 
-VOLUME ["/app/knowledge"]
+VOLUME ["/app/knowledge", "/app/data"]
 EXPOSE 8000
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
