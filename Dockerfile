@@ -2,8 +2,8 @@
 # The LLM server runs outside the container; on Docker Desktop reach a host service with
 #   docker run -p 8000:8000 -e FOUNDRY_LOCAL_ENDPOINT=http://host.docker.internal:5273/v1 \
 #     -v "$PWD/knowledge:/app/knowledge" grounded-assistant
-# Chat uploads are kept under /app/data (UPLOAD_DIR); mount it too to keep them.
 # (on Linux add --add-host=host.docker.internal:host-gateway).
+# Chat uploads are kept under /app/data (UPLOAD_DIR); mount a volume there to keep them.
 FROM python:3.11-slim
 
 RUN apt-get update \
