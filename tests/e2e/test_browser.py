@@ -360,3 +360,15 @@ def test_file_copied_into_knowledge_is_found_by_a_new_chat_without_restart(
             page.close()
     finally:
         stop(app.process)
+
+
+def test_model_not_loaded_lists_what_the_server_has(page: Page, scripted: ScriptedLLM):
+    scripted.script([], models=["qwen2.5-0.5b-instruct-generic-cpu"])
+    ask(page, "How do I find the port Foundry Local is using?")
+    answer = answers(page).first
+    expect(answer).to_contain_text("is not available", timeout=20_000)
+    text = answer.inner_text()
+    assert "phi-4-mini" in text and "qwen2.5-0.5b-instruct-generic-cpu" in text
+    assert "sources only" in text
+    answer.get_by_role("link", name="[1]").first.click()
+    expect(page.get_by_role("complementary").get_by_text("BM25 score:")).to_have_count(1)
