@@ -115,8 +115,14 @@ class LLMGateway:
         """The server's ID for a configured name: exact ID first, then alias matching."""
         if name in self._resolved:
             return self._resolved[name]
-        models = self._models if self._models is not None else await self.list_models()
+        cached = self._models is not None
+        models = self._models if cached else await self.list_models()
         found = match_model(name, models)
+        if found is None and cached:
+            # The list may predate the model being loaded (`foundry model run …` while the
+            # app runs); ask the server again before telling the user it isn't there.
+            models = await self.list_models()
+            found = match_model(name, models)
         if found is None:
             raise ModelNotAvailable(name, models)
         self._resolved[name] = found

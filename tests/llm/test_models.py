@@ -110,3 +110,14 @@ async def test_model_gone_after_refresh_lists_what_is_left(
             "phi-4-mini", [{"role": "user", "content": "hi"}], temperature=0, max_tokens=8
         )
     assert info.value.available == ["gpt-oss-20b-generic-cpu"]
+
+
+async def test_model_loaded_after_a_failed_lookup_is_found_next_time(
+    llm: ScriptedLLM, gateway: LLMGateway
+) -> None:
+    # Staff start the app, see "not available", run `foundry model run phi-4-mini`, ask again.
+    llm.script([], models=["qwen2.5-0.5b-instruct-generic-cpu"])
+    with pytest.raises(ModelNotAvailable):
+        await gateway.resolve_model("phi-4-mini")
+    llm.script([], models=["qwen2.5-0.5b-instruct-generic-cpu", "Phi-4-mini-instruct-generic-cpu"])
+    assert await gateway.resolve_model("phi-4-mini") == "Phi-4-mini-instruct-generic-cpu"
