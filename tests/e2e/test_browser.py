@@ -372,3 +372,28 @@ def test_model_not_loaded_lists_what_the_server_has(page: Page, scripted: Script
     assert "sources only" in text
     answer.get_by_role("link", name="[1]").first.click()
     expect(page.get_by_role("complementary").get_by_text("BM25 score:")).to_have_count(1)
+
+
+def test_uploaded_word_document_is_cited_with_its_section(
+    page: Page, scripted: ScriptedLLM, tmp_path
+):
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Travel policy", level=1)
+    d.add_heading("Rail travel", level=2)
+    d.add_paragraph("Staff travelling by rail may book first class on journeys over four hours.")
+    path = tmp_path / "travel-policy.docx"
+    d.save(str(path))
+
+    page.locator("#upload-button-input").set_input_files(str(path))
+    expect(page.get_by_text("travel-policy.docx").first).to_be_visible(timeout=10_000)
+    time.sleep(0.5)
+    ask(page, "When may staff book first class rail travel?")
+    wait_done(page, n=2)
+    answer = answers(page).last
+    expect(answer).to_contain_text("four hours")
+    answer.get_by_role("link", name="[1]").first.click()
+    panel = page.get_by_role("complementary")
+    expect(panel.get_by_text("travel-policy.docx")).to_be_visible(timeout=10_000)
+    expect(panel.get_by_text("Travel policy › Rail travel")).to_be_visible()
