@@ -397,3 +397,32 @@ def test_uploaded_word_document_is_cited_with_its_section(
     panel = page.get_by_role("complementary")
     expect(panel.get_by_text("travel-policy.docx")).to_be_visible(timeout=10_000)
     expect(panel.get_by_text("Travel policy › Rail travel")).to_be_visible()
+
+
+def test_uploaded_pdf_is_cited_with_its_page_and_an_encrypted_one_is_refused(
+    page: Page, scripted: ScriptedLLM, tmp_path
+):
+    from tests.support.pdfgen import encrypt_pdf, write_pdf
+
+    report = write_pdf(
+        tmp_path / "q3-report.pdf",
+        [
+            "Quarterly report. Revenue grew in every region.",
+            "Headcount. The support team grew to 42 engineers in the third quarter.",
+        ],
+    )
+    locked = encrypt_pdf(report, tmp_path / "locked-report.pdf")
+    page.locator("#upload-button-input").set_input_files([str(report), str(locked)])
+    expect(page.get_by_text("locked-report.pdf").first).to_be_visible(timeout=10_000)
+    time.sleep(0.8)
+    ask(page, "How many engineers does the support team have?")
+    expect(
+        page.get_by_text(re.compile(r"locked-report\.pdf was not added: .*(encrypt|password)"))
+    ).to_be_visible(timeout=20_000)
+    answer = answers(page).last  # after the refusal and the "Added" note
+    expect(answer).to_contain_text(" in / ", timeout=30_000)
+    expect(answer).to_contain_text("42 engineers")
+    answer.get_by_role("link", name="[1]").first.click()
+    panel = page.get_by_role("complementary")
+    expect(panel.get_by_text("q3-report.pdf")).to_be_visible(timeout=10_000)
+    expect(panel).to_contain_text(re.compile(r"Page:\s*2\b"))
