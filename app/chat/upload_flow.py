@@ -71,8 +71,8 @@ async def ingest_attachments(
                     services.library.add_file, stored.path, scope, name
                 )
             except DocumentRejected as e:
-                rejected.append(f"{name} was not added: {e}")
-                lines.append(f"- ✗ {name}: {e}")
+                rejected.append(_rejection(name, str(e)))
+                lines.append(f"- ✗ {e}")
                 continue
             except OSError as e:
                 log.exception("Storing upload %s failed", name)
@@ -135,6 +135,12 @@ async def publish(action: cl.Action, scope: str, services: Services) -> str:
     if not created:
         return f"{name} is already in the shared knowledge as {where}."
     return f"Shared **{name}** as `{where}`: everyone can now find it ({result.chunks} chunks)."
+
+
+def _rejection(name: str, reason: str) -> str:
+    # Loader reasons already start with the file name ("x.pdf is encrypted; …").
+    reason = reason.rstrip(".") + "."
+    return f"Not added: {reason}" if reason.startswith(name) else f"{name} was not added: {reason}"
 
 
 def _ms(seconds: float) -> str:

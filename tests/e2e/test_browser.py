@@ -144,9 +144,9 @@ def test_bad_upload_is_rejected_clearly_and_the_chat_carries_on(
     expect(page.get_by_text("quarterly-report.pdf").first).to_be_visible(timeout=10_000)
     time.sleep(0.5)
     ask(page, "What is in the quarterly report?")
-    expect(page.get_by_text(re.compile(r"quarterly-report\.pdf was not added"))).to_be_visible(
-        timeout=20_000
-    )
+    expect(
+        page.get_by_text(re.compile(r"Not added: quarterly-report\.pdf is not a readable PDF"))
+    ).to_be_visible(timeout=20_000)
     # The question is still answered from the shared knowledge.
     expect(page.locator('[data-step-type="assistant_message"]').last).to_contain_text(
         " in / ", timeout=30_000
@@ -417,7 +417,7 @@ def test_uploaded_pdf_is_cited_with_its_page_and_an_encrypted_one_is_refused(
     time.sleep(0.8)
     ask(page, "How many engineers does the support team have?")
     expect(
-        page.get_by_text(re.compile(r"locked-report\.pdf was not added: .*(encrypt|password)"))
+        page.get_by_text(re.compile(r"^Not added: locked-report\.pdf is encrypted; .*password"))
     ).to_be_visible(timeout=20_000)
     answer = answers(page).last  # after the refusal and the "Added" note
     expect(answer).to_contain_text(" in / ", timeout=30_000)
