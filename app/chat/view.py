@@ -14,6 +14,7 @@ from chainlit.utils import utc_now
 from app.chat.render import answer_markdown, citation_views
 from app.pipeline import (
     AnswerReset,
+    AnswerResult,
     AnswerToken,
     Done,
     Event,
@@ -53,7 +54,7 @@ class TurnView:
         self.steps: dict[str, cl.Step] = {}
         self.texts: dict[str, _StepText] = {}
         self.answer: cl.Message | None = None
-        self.result = None
+        self.result: AnswerResult | None = None
         self._steps_after_answer = False
 
     async def handle(self, event: Event) -> None:
@@ -99,6 +100,7 @@ class TurnView:
     async def _answer_token(self, text: str) -> None:
         if self.answer is None:
             self.answer = cl.Message(content="")
+            self._steps_after_answer = False  # a fresh message sits below every step so far
         await self.answer.stream_token(text)
 
     async def _reset_answer(self) -> None:
@@ -125,7 +127,7 @@ class TurnView:
         step.end = utc_now()
         await step.update()
 
-    async def _done(self, result) -> None:
+    async def _done(self, result: AnswerResult) -> None:
         self.result = result
         views = citation_views(result)
         elements = [cl.Text(name=v.name, content=v.content, display="side") for v in views]
