@@ -76,7 +76,3 @@ def analyze(text: str) -> list[str]:
         _learn(list({w for w, s in zip(toks, stems, strict=True) if s is None}))
         stems = list(map(_cache.get, toks))
     return [s for s in stems if s]  # "" marks a stopword
-
-
-def analyze_many(texts: list[str]) -> list[list[str]]:
-    return [analyze(t) for t in texts]

@@ -303,15 +303,6 @@ class Library:
             for rank, (c, s) in enumerate(zip(chunks, scores.tolist(), strict=True), start=1)
         ]
 
-    def documents(self, scope: str | None = None) -> list[tuple[str, str, int]]:
-        """(doc_id, source, chunks) of the shared documents, or of one scope's uploads."""
-        with self._lock:
-            return sorted(
-                (d.doc_id, d.source, len(d.chunks))
-                for (s, _), d in self._docs.items()
-                if s == scope
-            )
-
     def skipped(self) -> list[tuple[str, str]]:
         with self._lock:
             return sorted(self._skipped.items())
