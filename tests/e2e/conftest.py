@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support.processes import ROOT, free_port, spawn, stop, wait_http
 from tests.support.scripted_llm import ScriptedLLM
@@ -138,6 +138,15 @@ def shoot(page: Page, name: str) -> Path:
 def ask(page: Page, question: str) -> None:
     page.fill("#chat-input", question)
     page.click("#chat-submit")
+
+
+def attach(page: Page, *paths: Path) -> None:
+    """Attach files to the next message, as dropping them on the composer would."""
+    page.locator("#upload-button-input").set_input_files([str(p) for p in paths])
+    for path in paths:
+        expect(page.get_by_text(path.name).first).to_be_visible(timeout=10_000)
+    # The chips appear before the upload requests finish; sending earlier drops the file.
+    page.wait_for_timeout(800)
 
 
 def answers(page: Page):

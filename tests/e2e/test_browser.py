@@ -4,12 +4,20 @@ an unreachable LLM and a rejected upload. Screenshots land in artifacts/screensh
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import AppServer, answers, ask, open_chat, shoot, start_app, step_titles
+from tests.e2e.conftest import (
+    AppServer,
+    answers,
+    ask,
+    attach,
+    open_chat,
+    shoot,
+    start_app,
+    step_titles,
+)
 from tests.support.processes import free_port, stop
 from tests.support.scripted_llm import ScriptedLLM
 
@@ -83,9 +91,7 @@ def test_uploaded_document_is_searchable_in_the_same_turn_and_can_be_shared(
         "The Heron cluster rotates its signing keys every 45 days. "
         "Key rotation is owned by the platform security team and starts at 06:00 UTC.\n"
     )
-    page.locator("#upload-button-input").set_input_files(str(doc))
-    expect(page.get_by_text("heron-runbook.md").first).to_be_visible(timeout=10_000)
-    time.sleep(0.5)  # let the upload request finish before sending
+    attach(page, doc)
     ask(page, "How often does the Heron cluster rotate its signing keys?")
 
     expect(
@@ -140,9 +146,7 @@ def test_bad_upload_is_rejected_clearly_and_the_chat_carries_on(
 ):
     broken = tmp_path / "quarterly-report.pdf"
     broken.write_bytes(b"%PDF-1.7\nthis is not really a pdf\n")
-    page.locator("#upload-button-input").set_input_files(str(broken))
-    expect(page.get_by_text("quarterly-report.pdf").first).to_be_visible(timeout=10_000)
-    time.sleep(0.5)
+    attach(page, broken)
     ask(page, "What is in the quarterly report?")
     expect(
         page.get_by_text(re.compile(r"Not added: quarterly-report\.pdf is not a readable PDF"))
@@ -231,9 +235,7 @@ def test_uploads_stay_in_their_own_chat(browser: Browser, app: AppServer, tmp_pa
     first = open_chat(browser, app.url)
     second = open_chat(browser, app.url)
     try:
-        first.locator("#upload-button-input").set_input_files(str(secret))
-        expect(first.get_by_text("falcon-budget.md").first).to_be_visible(timeout=10_000)
-        time.sleep(0.5)
+        attach(first, secret)
         ask(first, "What is the Falcon programme budget?")
         expect(first.get_by_text(re.compile(r"Ingest · falcon-budget\.md"))).to_be_visible(
             timeout=20_000
@@ -386,9 +388,7 @@ def test_uploaded_word_document_is_cited_with_its_section(
     path = tmp_path / "travel-policy.docx"
     d.save(str(path))
 
-    page.locator("#upload-button-input").set_input_files(str(path))
-    expect(page.get_by_text("travel-policy.docx").first).to_be_visible(timeout=10_000)
-    time.sleep(0.5)
+    attach(page, path)
     ask(page, "When may staff book first class rail travel?")
     wait_done(page, n=2)
     answer = answers(page).last
@@ -412,9 +412,7 @@ def test_uploaded_pdf_is_cited_with_its_page_and_an_encrypted_one_is_refused(
         ],
     )
     locked = encrypt_pdf(report, tmp_path / "locked-report.pdf")
-    page.locator("#upload-button-input").set_input_files([str(report), str(locked)])
-    expect(page.get_by_text("locked-report.pdf").first).to_be_visible(timeout=10_000)
-    time.sleep(0.8)
+    attach(page, report, locked)
     ask(page, "How many engineers does the support team have?")
     expect(
         page.get_by_text(re.compile(r"^Not added: locked-report\.pdf is encrypted; .*password"))
