@@ -12,9 +12,28 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_EXAMPLE = "http://localhost:5273/v1"
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with an http(s) URL that urllib would parse anyway, or None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a non-numeric or out-of-range port
+    except ValueError as e:
+        return f"not a valid URL: {e}"
+    if parts.scheme not in ("http", "https"):
+        return "the scheme must be http or https"
+    if not parts.hostname:
+        return "no host name"
+    if port == 0:
+        return "port 0 is not a valid port"
+    return None
 
 
 class RoutingPolicy(StrEnum):
@@ -27,8 +46,9 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name, name.lower())
 
 
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegFloat = Annotated[float, Field(ge=0)]
+# inf and nan are valid floats to pydantic but nonsense for a timeout, a score or a price.
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class Settings(BaseSettings):
@@ -187,6 +207,20 @@ class Settings(BaseSettings):
         description="Emulated $ per 1k output tokens, escalation model.",
     )
 
+    # --- Web --------------------------------------------------------------------
+    allowed_origins: str = Field(
+        "",
+        validation_alias=_env("ALLOWED_ORIGINS"),
+        description="Comma-separated extra browser origins allowed to call the app "
+        "(empty: only the app's own origin).",
+    )
+    max_question_chars: Annotated[int, Field(ge=100, le=100_000)] = Field(
+        4000,
+        validation_alias=_env("MAX_QUESTION_CHARS"),
+        description="Longest question accepted, in characters; longer ones are refused "
+        "with a message.",
+    )
+
     # --- Uploads ------------------------------------------------------------------
     max_upload_mb: Annotated[float, Field(gt=0, le=1024)] = Field(
         20.0, validation_alias=_env("MAX_UPLOAD_MB"), description="Largest accepted file, in MB."
@@ -201,8 +235,30 @@ class Settings(BaseSettings):
     @classmethod
     def _endpoint_is_http(cls, v: str) -> str:
         v = v.strip().rstrip("/")
-        if not v.startswith(("http://", "https://")) or len(v) < 10:
-            raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:5273/v1")
+        problem = url_problem(v)
+        if problem:
+            raise ValueError(f"must be an http:// or https:// URL such as {_EXAMPLE} ({problem})")
+        return v
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, v: str) -> str:
+        origins = [o.strip().rstrip("/") for o in v.split(",") if o.strip()]
+        for origin in origins:
+            problem = url_problem(origin)
+            if problem or urlsplit(origin).path:
+                raise ValueError(
+                    f"{origin!r} is not an origin; use scheme://host[:port], e.g. "
+                    "https://assistant.example.com"
+                )
+        return ",".join(origins)
+
+    @field_validator("knowledge_dir", "upload_dir", "index_dir", mode="before")
+    @classmethod
+    def _path_not_blank(cls, v: object) -> object:
+        # An empty value would silently mean "the working directory".
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("must not be empty (it would mean the working directory)")
         return v
 
     @field_validator("allowed_upload_types")
@@ -224,7 +280,29 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _uploads_stay_private(self) -> Settings:
+        # Anything under KNOWLEDGE_DIR is shared with everyone, so private uploads must live
+        # elsewhere (and the knowledge folder must not sit inside the upload store).
+        uploads, knowledge = self.upload_dir.resolve(), self.knowledge_dir.resolve()
+        if uploads == knowledge or knowledge in uploads.parents:
+            raise ValueError(
+                f"UPLOAD_DIR={str(self.upload_dir)!r} is inside KNOWLEDGE_DIR="
+                f"{str(self.knowledge_dir)!r}, which would make private uploads public; "
+                "put them in separate folders"
+            )
+        if uploads in knowledge.parents:
+            raise ValueError(
+                f"KNOWLEDGE_DIR={str(self.knowledge_dir)!r} is inside UPLOAD_DIR="
+                f"{str(self.upload_dir)!r}; put them in separate folders"
+            )
+        return self
+
     # --- Derived values (not settings) --------------------------------------------
+    @property
+    def allowed_origin_list(self) -> list[str]:
+        return [o for o in self.allowed_origins.split(",") if o]
+
     @property
     def upload_extensions(self) -> frozenset[str]:
         return frozenset(self.allowed_upload_types.split(","))

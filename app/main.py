@@ -18,10 +18,12 @@ from chainlit.config import config as chainlit_config
 
 from app.chat import upload_flow
 from app.chat.preferences import ChatPreferences, preferences, widgets
+from app.chat.questions import check_question
 from app.chat.starters import STARTERS
 from app.chat.uploads import browser_accept
 from app.chat.view import TurnView
 from app.config import SettingsError, get_settings
+from app.edge import install_edge_guards
 from app.pipeline import Turn, ask
 from app.services import Services, start_services
 
@@ -41,19 +43,43 @@ if _upload_feature is not None:
     _upload_feature.max_size_mb = math.ceil(SETTINGS.max_upload_mb)
     _upload_feature.accept = browser_accept(SETTINGS.upload_extensions)
 
+# Before the server starts: refuse hostile session ids, foreign origins, inline uploads.
+install_edge_guards(SETTINGS.allowed_origin_list)
+
 _services: Services | None = None
+_startup_error: str | None = None
 ANSWERED_ROUTES = frozenset({"draft", "escalated", "draft_kept"})
 
 
+class ServicesUnavailable(RuntimeError):
+    pass
+
+
 def services() -> Services:
-    assert _services is not None, "services are created at app start-up"
+    if _services is None:
+        raise ServicesUnavailable(_startup_error or "the assistant is still starting")
     return _services
 
 
 @cl.on_app_startup
 async def _startup() -> None:
-    global _services
-    _services = await start_services(SETTINGS)
+    global _services, _startup_error
+    try:
+        _services = await start_services(SETTINGS)
+    except Exception as e:  # keep serving so every chat can say what went wrong
+        logging.getLogger(__name__).exception("start-up failed")
+        _startup_error = f"start-up failed: {type(e).__name__}: {e}"
+
+
+async def _services_or_explain() -> Services | None:
+    try:
+        return services()
+    except ServicesUnavailable as e:
+        await cl.Message(
+            content=f"The assistant cannot answer right now ({e}). Check the server log.",
+            author="System",
+        ).send()
+        return None
 
 
 @cl.on_app_shutdown
@@ -69,8 +95,11 @@ async def _starters(user=None, language=None) -> list[cl.Starter]:
 
 @cl.on_chat_start
 async def _chat_start() -> None:
+    svc = await _services_or_explain()
+    if svc is None:
+        return
     # Pick up files copied into knowledge/ since the last chat started (in the background).
-    services().refresh_knowledge_soon()
+    svc.refresh_knowledge_soon()
     cl.user_session.set("scope", f"chat-{uuid.uuid4().hex}")
     cl.user_session.set("history", [])
     values = await cl.ChatSettings(widgets(SETTINGS)).send()
@@ -92,14 +121,20 @@ async def _chat_end() -> None:
 
 @cl.on_message
 async def _on_message(message: cl.Message) -> None:
-    svc = services()
+    svc = await _services_or_explain()
+    if svc is None:
+        return
     scope: str = cl.user_session.get("scope")
     prefs: ChatPreferences = cl.user_session.get("prefs")
     history: list[Turn] = cl.user_session.get("history")
 
     indexed, rejected = await upload_flow.ingest_attachments(message.elements or [], scope, svc)
     await upload_flow.announce(indexed, rejected)
-    question = message.content.strip()
+    asked = check_question(message.content or "", SETTINGS.max_question_chars)
+    if asked.refusal:
+        await cl.Message(content=asked.refusal, author="System").send()
+        return
+    question = asked.text
     if not question:
         return
 

@@ -318,7 +318,10 @@ class _Turn:
         yield StepStarted("rewrite")
         t0 = time.perf_counter()
         messages = rewrite_messages(
-            self.question, self.history, history_turns=self.settings.history_turns
+            self.question,
+            self.history,
+            history_turns=self.settings.history_turns,
+            budget=self.settings.context_token_budget,
         )
         tokens = count_message_tokens(messages)
         call = ModelCall(Prompt(messages=messages, blocks=[], tokens=tokens))

@@ -208,16 +208,30 @@ _MAX_REWRITE_CHARS = 200
 
 
 def rewrite_messages(
-    question: str, history: Sequence[HistoryTurn], *, history_turns: int
+    question: str,
+    history: Sequence[HistoryTurn],
+    *,
+    history_turns: int,
+    budget: int | None = None,
 ) -> list[Message]:
+    """The rewrite prompt; the oldest turns go first when it would exceed `budget` tokens."""
     turns = list(history[-history_turns:]) if history_turns > 0 else list(history[-1:])
-    lines = []
-    for turn in turns:
-        answer = turn.answer.strip()
-        if len(answer) > _REWRITE_ANSWER_CHARS:
-            answer = answer[:_REWRITE_ANSWER_CHARS] + "…"
-        lines.append(f"User: {turn.question.strip()}\nAssistant: {answer}")
-    conversation = "\n\n".join(lines)
+    while True:
+        messages = _rewrite_prompt(question, turns)
+        if budget is None or not turns or count_message_tokens(messages) <= budget:
+            return messages
+        turns = turns[1:]
+
+
+def _clip(text: str, limit: int = _REWRITE_ANSWER_CHARS) -> str:
+    text = text.strip()
+    return text[:limit] + "…" if len(text) > limit else text
+
+
+def _rewrite_prompt(question: str, turns: Sequence[HistoryTurn]) -> list[Message]:
+    conversation = "\n\n".join(
+        f"User: {_clip(turn.question)}\nAssistant: {_clip(turn.answer)}" for turn in turns
+    )
     return [
         {"role": "system", "content": REWRITE_SYSTEM_PROMPT},
         {

@@ -139,6 +139,15 @@ def test_rewrite_prompt_contains_conversation_and_question():
     assert count_tokens(user) < 200
 
 
+def test_rewrite_prompt_stays_inside_the_budget_with_huge_history():
+    # A 200,000-character question used to go whole into the next follow-up's rewrite prompt.
+    huge = "word " * 40_000
+    history = [T(huge, huge), T("How many leave days?", "25 [1]."), T(huge, "short")]
+    msgs = rewrite_messages("And for contractors?", history, history_turns=3, budget=1000)
+    assert count_message_tokens(msgs) <= 1000
+    assert "Last question: And for contractors?" in msgs[1]["content"]
+
+
 def test_clean_rewrite_strips_prefix_quotes_and_falls_back():
     assert (
         clean_rewrite(

@@ -54,6 +54,25 @@ def test_environment_and_dotenv_override(monkeypatch, tmp_path):
         ("FOUNDRY_LOCAL_ENDPOINT", "localhost", "must be an http:// or https:// URL"),
         ("CHUNK_OVERLAP", "400", "CHUNK_OVERLAP=400 must be smaller than CHUNK_TOKENS=300"),
         ("ALLOWED_UPLOAD_TYPES", ".exe", "Invalid setting ALLOWED_UPLOAD_TYPES='.exe'"),
+        # Valid to pydantic, nonsense to us: each used to start the app and fail every question.
+        ("FOUNDRY_LOCAL_ENDPOINT", "http://[::1", "not a valid URL: Invalid IPv6 URL"),
+        ("FOUNDRY_LOCAL_ENDPOINT", "http://host:abc/v1", "not a valid URL: Port could not"),
+        ("FOUNDRY_LOCAL_ENDPOINT", "http://localhost:99999/v1", "Port out of range"),
+        ("FOUNDRY_LOCAL_ENDPOINT", "http:///v1", "no host name"),
+        ("READ_TIMEOUT_S", "inf", "READ_TIMEOUT_S='inf': Input should be a finite number"),
+        ("CONNECT_TIMEOUT_S", "nan", "Input should be a finite number"),
+        ("MIN_RETRIEVAL_SCORE", "inf", "Input should be a finite number"),
+        ("ESCALATION_PRICE_OUT_PER_1K", "inf", "Input should be a finite number"),
+        ("KNOWLEDGE_REFRESH_S", "-inf", "KNOWLEDGE_REFRESH_S"),
+        ("KNOWLEDGE_DIR", "", "KNOWLEDGE_DIR='': must not be empty"),
+        ("UPLOAD_DIR", "  ", "must not be empty"),
+        ("INDEX_DIR", "", "INDEX_DIR='': must not be empty"),
+        ("UPLOAD_DIR", "knowledge/private", "would make private uploads public"),
+        ("UPLOAD_DIR", "knowledge", "would make private uploads public"),
+        ("UPLOAD_DIR", ".", "KNOWLEDGE_DIR='knowledge' is inside UPLOAD_DIR='.'"),
+        ("ALLOWED_ORIGINS", "evil", "'evil' is not an origin"),
+        ("ALLOWED_ORIGINS", "https://a.example/path", "is not an origin"),
+        ("MAX_QUESTION_CHARS", "10", "MAX_QUESTION_CHARS='10'"),
     ],
 )
 def test_invalid_value_gives_one_clear_line(monkeypatch, var, value, expected):
@@ -85,3 +104,11 @@ def test_every_setting_is_documented_in_readme_and_env_example():
         assert meaning, f"{var} has no description"
         assert f"`{var}`" in readme, f"{var} missing from README"
         assert f"{var}=" in example, f"{var} missing from .env.example"
+
+
+def test_allowed_origins_are_normalised_into_a_list(monkeypatch):
+    monkeypatch.setenv("ALLOWED_ORIGINS", " https://a.example.com/ , http://b.example:8080 ")
+    s = load_settings()
+    assert s.allowed_origin_list == ["https://a.example.com", "http://b.example:8080"]
+    monkeypatch.setenv("ALLOWED_ORIGINS", "")
+    assert load_settings().allowed_origin_list == []
