@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from app.safe_markdown import literal
+
 if TYPE_CHECKING:
     from app.prompting import ContextBlock
     from app.retrieval.types import Hit
@@ -161,9 +163,10 @@ def render_footer(result: AnswerResult) -> str:
 
 
 def _hit_label(hit: Hit) -> str:
+    """The passage's file, page and section, as literal markdown (names come from documents)."""
     from app.prompting import source_label
 
-    return source_label(hit)
+    return literal(source_label(hit))
 
 
 _MARKDOWN_HEADING = re.compile(r"(?m)^\s{0,3}#{1,6}\s+")
@@ -173,15 +176,15 @@ def _excerpt(text: str, limit: int) -> str:
     # Heading markers flattened into one line read as stray "###"; the words stay.
     flat = " ".join(_MARKDOWN_HEADING.sub("", text).split())
     if len(flat) <= limit:
-        return flat
+        return literal(flat)
     cut = flat[:limit].rsplit(" ", 1)[0]
-    return cut + " …"
+    return literal(cut) + " …"
 
 
 def searched_description(searched_query: str, question: str, scope_label: str) -> str:
-    line = f"Searched {scope_label} for “{searched_query}”"
+    line = f"Searched {scope_label} for “{literal(searched_query)}”"
     if searched_query.strip() != question.strip():
-        line += f" (your follow-up “{question.strip()}”, made standalone)"
+        line += f" (your follow-up “{literal(question.strip())}”, made standalone)"
     return line + "."
 
 
@@ -224,8 +227,9 @@ def render_sources_only(hits: Sequence[Hit], *, excerpt_chars: int = 300) -> str
     return "\n".join(lines).rstrip()
 
 
-def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+def _cell(markdown: str) -> str:
+    # One line, and no bare "|" (document text arrives already escaped by `literal`).
+    return re.sub(r"(?<!\\)\|", r"\\|", " ".join(markdown.split()))
 
 
 def render_retrieval(searched_query: str, hits: Sequence[Hit], *, excerpt_chars: int = 90) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from app.answer import AnswerResult, render_footer
 from app.retrieval.types import Hit
+from app.safe_markdown import inert_markdown, literal
 
 _KEEP_LINE = re.compile(r"^(#{1,6} |[-*+] |\d+[.)] |\|)")
 
@@ -43,17 +44,22 @@ def source_panel(hit: Hit, n: int) -> str:
     each panel names its own number and the question's sources read as a list.
     """
     c = hit.chunk
-    facts = [f"**File:** `{c.source}`"]
+    # Everything that came from the document is shown literally: a passage must not be able
+    # to load an image, show a link or restyle the panel.
+    facts = [f"**File:** {literal(c.source)}"]
     if c.page is not None:
         facts.append(f"**Page:** {c.page}")
     if c.section:
-        facts.append(f"**Section:** {c.section}")
+        facts.append(f"**Section:** {literal(c.section)}")
     facts.append(f"**BM25 score:** {hit.score:.2f} (rank {hit.rank})")
-    return f"### [{n}] {c.title}\n\n" + "  \n".join(facts) + "\n\n" + _quote(c.text)
+    heading = f"### [{n}] {literal(c.title)}"
+    return heading + "\n\n" + "  \n".join(facts) + "\n\n" + _quote(c.text)
 
 
 def _quote(text: str) -> str:
-    """Block-quote a passage, re-flowing hard-wrapped lines (PDF text) into paragraphs."""
+    """Block-quote a passage, re-flowing hard-wrapped lines (PDF text) into paragraphs.
+
+    Lines keep their headings and lists but lose anything that could load, link or run."""
     paragraphs = []
     for para in re.split(r"\n\s*\n", text.strip()):
         lines = [ln.strip() for ln in para.splitlines() if ln.strip()]
@@ -64,15 +70,21 @@ def _quote(text: str) -> str:
                 out[-1] += " " + ln
             else:
                 out.append(ln)
-        paragraphs.append("\n".join("> " + ln for ln in out))
+        paragraphs.append("\n".join("> " + inert_markdown(ln) for ln in out))
     return "\n>\n".join(paragraphs)
 
 
 def answer_markdown(result: AnswerResult) -> str:
-    """The final answer message: text, any notices, then the footer line."""
-    parts = [result.answer.strip() or "_(no answer text)_"]
+    """The answer message: the model's text, with nothing in it that loads, links or runs."""
+    return inert_markdown(result.answer.strip()) or "_(no answer text)_"
+
+
+def details_markdown(result: AnswerResult) -> str:
+    """Notices and the footer line, shown in an element of their own under the answer so
+    that no answer text can forge them."""
+    parts = []
     if result.incomplete:
         parts.append("⚠️ _The answer was cut off before it finished; what arrived is shown._")
-    parts.extend(f"⚠️ {notice}" for notice in result.notices)
-    parts.append(f"*{render_footer(result)}*")
+    parts.extend(f"⚠️ {inert_markdown(notice)}" for notice in result.notices)
+    parts.append(f"*{literal(render_footer(result))}*")
     return "\n\n".join(parts)

@@ -6,12 +6,13 @@ onto `cl.Step` and `cl.Message`, so the order and look of a turn are decided her
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import chainlit as cl
 from chainlit.utils import utc_now
 
-from app.chat.render import answer_markdown, citation_views
+from app.chat.render import answer_markdown, citation_views, details_markdown
 from app.pipeline import (
     AnswerReset,
     AnswerResult,
@@ -22,6 +23,7 @@ from app.pipeline import (
     StepStarted,
     StepToken,
 )
+from app.safe_markdown import inert_markdown
 
 # Step titles while running; the pipeline's finished name (with latency) replaces them.
 _RUNNING = {
@@ -40,10 +42,39 @@ _TYPES = {
 }
 
 
+# Streamed text is re-sent whole (made inert) at most this often: one socket event per
+# ~40 ms instead of one per token, which still reads as smooth streaming.
+FLUSH_INTERVAL_S = 0.04
+DETAILS_ELEMENT = "Route, timing and cost"
+
+
 @dataclass
 class _StepText:
     answer: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
+
+
+class _Throttled:
+    """Accumulates streamed tokens; flushes the whole text, sanitised, every interval."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self._last = 0.0
+        self._pending = False
+
+    def add(self, text: str) -> bool:
+        """Add text; True when it is time to flush."""
+        self.parts.append(text)
+        self._pending = True
+        return time.monotonic() - self._last >= FLUSH_INTERVAL_S
+
+    def take(self) -> str | None:
+        """The text to send now, or None when nothing arrived since the last flush."""
+        if not self._pending:
+            return None
+        self._pending = False
+        self._last = time.monotonic()
+        return inert_markdown("".join(self.parts))
 
 
 class TurnView:
@@ -56,6 +87,8 @@ class TurnView:
         self.answer: cl.Message | None = None
         self.result: AnswerResult | None = None
         self._steps_after_answer = False
+        self._answer_stream = _Throttled()
+        self._step_streams: dict[str, _Throttled] = {}
 
     async def handle(self, event: Event) -> None:
         match event:
@@ -85,6 +118,7 @@ class TurnView:
         step.start = utc_now()
         self.steps[name] = step
         self.texts[name] = _StepText()
+        self._step_streams[name] = _Throttled()
         if self.answer is not None:
             self._steps_after_answer = True
         await step.send()
@@ -95,13 +129,27 @@ class TurnView:
             return
         buf = self.texts[name]
         (buf.reasoning if kind == "reasoning" else buf.answer).append(text)
-        await step.stream_token(text)
+        stream = self._step_streams[name]
+        if stream.add(text):
+            await self._flush_step(name)
+
+    async def _flush_step(self, name: str) -> None:
+        text = self._step_streams[name].take()
+        if text:
+            await self.steps[name].stream_token(text, is_sequence=True)
 
     async def _answer_token(self, text: str) -> None:
         if self.answer is None:
             self.answer = cl.Message(content="")
+            self._answer_stream = _Throttled()
             self._steps_after_answer = False  # a fresh message sits below every step so far
-        await self.answer.stream_token(text)
+        if self._answer_stream.add(text):
+            await self._flush_answer()
+
+    async def _flush_answer(self) -> None:
+        text = self._answer_stream.take()
+        if self.answer is not None and text:
+            await self.answer.stream_token(text, is_sequence=True)
 
     async def _reset_answer(self) -> None:
         # The escalation streams into a fresh message below its step; the draft stays
@@ -114,12 +162,14 @@ class TurnView:
         step = self.steps.get(name)
         if step is None:
             return
+        await self._flush_answer()  # the answer shows everything that arrived before the step ends
         buf = self.texts[name]
         parts = []
         if buf.reasoning:
-            parts.append("**Reasoning**\n\n" + _quote("".join(buf.reasoning)))
+            parts.append("**Reasoning**\n\n" + _quote(inert_markdown("".join(buf.reasoning))))
         if buf.answer:
-            parts.append(("**Draft**\n\n" if name == "draft" else "") + "".join(buf.answer))
+            text = inert_markdown("".join(buf.answer))
+            parts.append(("**Draft**\n\n" if name == "draft" else "") + text)
         if detail:
             parts.append(detail)
         step.name = title
@@ -131,6 +181,11 @@ class TurnView:
         self.result = result
         views = citation_views(result)
         elements = [cl.Text(name=v.name, content=v.content, display="side") for v in views]
+        # The footer and notices sit in an element of their own: answer text can imitate
+        # their look but cannot put anything there.
+        elements.append(
+            cl.Text(name=DETAILS_ELEMENT, content=details_markdown(result), display="inline")
+        )
         content = answer_markdown(result)
         if self.answer is not None and self._steps_after_answer:
             # A step (Route) was opened under the streamed answer; re-send the answer so the
@@ -153,7 +208,8 @@ class TurnView:
                 step.end = utc_now()
                 await step.update()
         if self.answer is not None:
-            self.answer.content = (self.answer.content.rstrip() + "\n\n*Stopped.*").lstrip()
+            streamed = inert_markdown("".join(self._answer_stream.parts)).rstrip()
+            self.answer.content = (streamed + "\n\n*Stopped.*").lstrip()
             await self.answer.update()
 
 

@@ -1,8 +1,10 @@
 """Pure chat renderings (answer text, citation panels) and chat-settings parsing."""
 
+import re
+
 from app.answer import AnswerResult, ModelUsage
 from app.chat.preferences import preferences, widgets
-from app.chat.render import answer_markdown, citation_views, source_panel
+from app.chat.render import answer_markdown, citation_views, details_markdown, source_panel
 from app.config import RoutingPolicy, load_settings
 from app.retrieval.types import Chunk, Hit
 
@@ -33,7 +35,7 @@ def result(**kw) -> AnswerResult:
 def test_source_panel_shows_file_page_section_score_and_text():
     panel = source_panel(hit(2, page=4, section="Intro › Scope", score=7.314), 3)
     assert "### [3] Doc 2" in panel
-    assert "`doc2.pdf`" in panel
+    assert "**File:** doc2.pdf" in panel
     assert "**Page:** 4" in panel
     assert "**Section:** Intro › Scope" in panel
     assert "7.31 (rank 2)" in panel
@@ -56,7 +58,7 @@ def test_no_citations_no_panels():
     assert citation_views(result(hits=[hit(1)])) == []
 
 
-def test_answer_markdown_has_notices_incomplete_flag_and_footer():
+def test_notices_incomplete_flag_and_footer_live_outside_the_answer_text():
     r = result(
         incomplete=True,
         notices=["Escalation failed: timeout; showing the draft."],
@@ -64,12 +66,36 @@ def test_answer_markdown_has_notices_incomplete_flag_and_footer():
         total_s=1.5,
         ttft_s=0.2,
     )
-    md = answer_markdown(r)
-    assert md.startswith("An answer [1].")
-    assert "cut off before it finished" in md
-    assert "⚠️ Escalation failed" in md
-    assert md.rstrip().endswith("*")
-    assert "phi-4-mini" in md.splitlines()[-1] and "100 in / 20 out" in md
+    assert answer_markdown(r) == "An answer [1]."
+    details = details_markdown(r)
+    assert "cut off before it finished" in details
+    assert "⚠️ Escalation failed" in details
+    assert details.rstrip().endswith("*")
+    assert "phi-4-mini" in details.splitlines()[-1] and "100 in / 20 out" in details
+
+
+HOSTILE = (
+    "Totals ![beacon](http://evil.example/b.png?leak=1) and [click](https://evil.example)\n"
+    "<img src=http://evil.example/x.png> <script>alert(1)</script> http://evil.example/raw\n"
+    "[ref]: http://evil.example/ref\n"
+    "![also][ref]"
+)
+
+
+def test_a_hostile_answer_keeps_its_words_but_loses_images_links_and_html():
+    md = answer_markdown(result(answer=HOSTILE + " [1]"))
+    assert "beacon" in md and "click" in md and "[1]" in md
+    assert "](" not in md  # no inline link or image survives
+    assert "<img" not in md and "<script" not in md
+    assert "`http://evil.example/raw`" in md  # a bare URL shows as code, not a link
+    assert "\\[ref\\]:" in md  # a reference definition is plain text
+
+
+def test_a_hostile_passage_cannot_load_or_link_in_its_source_panel():
+    panel = source_panel(hit(1, text=HOSTILE, title="Title ![t](http://evil.example/t.png)"), 1)
+    assert not re.search(r"(?<!\\)\]\(", panel)  # only escaped brackets remain
+    assert "<img" not in panel and "<script" not in panel
+    assert "\\!\\[t\\]" in panel
 
 
 def test_preferences_defaults_and_bad_values():
