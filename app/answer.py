@@ -182,9 +182,10 @@ def _excerpt(text: str, limit: int) -> str:
 
 
 def searched_description(searched_query: str, question: str, scope_label: str) -> str:
-    line = f"Searched {scope_label} for “{literal(searched_query)}”"
-    if searched_query.strip() != question.strip():
-        line += f" (your follow-up “{literal(question.strip())}”, made standalone)"
+    if searched_query.strip() == question.strip():
+        return f"Searched {scope_label} for “{literal(searched_query)}”."
+    line = f"Searched {scope_label} for “{literal(question.strip())}”"
+    line += f" and its standalone form “{literal(searched_query)}”"
     return line + "."
 
 
@@ -232,9 +233,14 @@ def _cell(markdown: str) -> str:
     return re.sub(r"(?<!\\)\|", r"\\|", " ".join(markdown.split()))
 
 
-def render_retrieval(searched_query: str, hits: Sequence[Hit], *, excerpt_chars: int = 90) -> str:
-    """Markdown for the retrieve step: the query as searched and the top chunks."""
-    head = f"**Query:** `{searched_query.replace('`', '')}`"
+def render_retrieval(
+    queries: Sequence[str], hits: Sequence[Hit], *, excerpt_chars: int = 90
+) -> str:
+    """Markdown for the retrieve step: the queries as searched and the top chunks."""
+    shown = " + ".join(f"`{q.replace('`', '')}`" for q in queries)
+    head = f"**Query:** {shown}"
+    if len(queries) > 1:
+        head += " (your words and the standalone rewrite; the two rankings fused)"
     if not hits:
         return head + "\n\nNo chunk matched."
     rows = ["| # | source | score | excerpt |", "|---|---|---:|---|"]

@@ -67,8 +67,10 @@ from app.prompting import (
     clean_rewrite,
     count_message_tokens,
     fit_prompt,
+    needs_context,
     rewrite_messages,
 )
+from app.retrieval.fusion import fuse_rankings
 from app.router import compute_signals, decide, is_not_found, nothing_relevant, signal_rows
 
 if TYPE_CHECKING:
@@ -195,7 +197,7 @@ async def ask(
 ) -> AsyncIterator[Event]:
     """Answer `question`; see the module docstring for the events and failure handling."""
     turn = _Turn(question, history, scope, options, gateway, settings)
-    if history and options.rewrite:
+    if history and options.rewrite and needs_context(question):
         async for event in turn.rewrite():
             yield event
     for event in turn.retrieve(library):
@@ -348,12 +350,15 @@ class _Turn:
     def retrieve(self, library: SearchesLibrary) -> Iterator[Event]:
         yield StepStarted("retrieve")
         t0 = time.perf_counter()
-        found = library.search(self.searched_query, self.options.top_k, scope=self.scope)
-        self.hits = sorted(found, key=lambda h: h.rank)
+        top_k, scope = self.options.top_k, self.scope
+        queries = list(dict.fromkeys([self.question, self.searched_query]))
+        # The user's own words are always searched; a rewrite only adds to what they find.
+        rankings = [library.search(q, top_k, scope=scope) for q in queries]
+        self.hits = fuse_rankings(rankings, top_k) if len(rankings) > 1 else rankings[0]
         seconds = time.perf_counter() - t0
         name = f"Retrieve · {format_duration(seconds)}"
         self.steps.append(StepRecord(step="retrieve", name=name, seconds=seconds))
-        yield StepFinished("retrieve", name, render_retrieval(self.searched_query, self.hits))
+        yield StepFinished("retrieve", name, render_retrieval(queries, self.hits))
 
     def abstain(self) -> Iterator[Event]:
         top = f"{self.hits[0].score:.2f}" if self.hits else "none"

@@ -242,6 +242,27 @@ def _rewrite_prompt(question: str, turns: Sequence[HistoryTurn]) -> list[Message
     ]
 
 
+# Words that point back into the conversation. A question with none of them (and more than a
+# few words) already stands alone, and rewriting it can only lose the user's words.
+_REFERS_BACK = re.compile(
+    r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|there|he|him|his|she|her|"
+    r"one|ones|former|latter|same|above|previous|else|also|too|either|neither|which one)\b",
+    re.IGNORECASE,
+)
+_CONTINUES = re.compile(
+    r"^\s*(and|but|or|so|then|also|what about|how about|why not|same for|and if)\b", re.IGNORECASE
+)
+_SHORT_QUESTION_WORDS = 4
+
+
+def needs_context(question: str) -> bool:
+    """Whether a follow-up can only be understood with the conversation before it."""
+    words = re.findall(r"\w+", question)
+    if len(words) < _SHORT_QUESTION_WORDS:
+        return True
+    return bool(_CONTINUES.search(question) or _REFERS_BACK.search(question))
+
+
 _REWRITE_PREFIX = re.compile(
     r"^\s*(?:standalone question|rewritten question|question|user)\s*[:：-]\s*", re.IGNORECASE
 )

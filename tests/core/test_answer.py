@@ -78,8 +78,8 @@ def test_not_found_lists_what_was_searched():
     )
     assert text.startswith("I couldn't find the answer to this in the documents.")
     assert (
-        "Searched the shared documents for “How many leave days do contractors get?” "
-        "(your follow-up “And for contractors?”, made standalone)."
+        "Searched the shared documents for “And for contractors?” and its standalone form "
+        "“How many leave days do contractors get?”."
     ) in text
     assert "- leave.md · Annual (score 1.23)" in text
     assert "- hr.pdf · p. 2 (score 0.90)" in text
@@ -102,10 +102,10 @@ def test_sources_only_numbers_passages_in_rank_order():
 
 
 def test_retrieval_and_route_markdown():
-    md = render_retrieval("leave | days", [hit("a|b", score=3.5, section="S")])
+    md = render_retrieval(["leave | days"], [hit("a|b", score=3.5, section="S")])
     assert "**Query:** `leave | days`" in md
     assert "| 1 | handbook.md · S | 3.50 | a\\|b |" in md
-    assert "No chunk matched" in render_retrieval("q", [])
+    assert "No chunk matched" in render_retrieval(["q"], [])
     route = render_route("escalate", ["short"], [("draft tokens", "3")])
     assert route.splitlines()[0] == "**escalate**"
     assert "- short" in route and "| draft tokens | 3 |" in route

@@ -428,3 +428,38 @@ async def test_policy_always_escalates_a_good_draft(llm, settings, library, gate
     r = await run(settings=settings, library=library, gateway=gateway, policy=RoutingPolicy.ALWAYS)
     assert r.result.route == "escalated"
     assert "'always'" in r.result.reasons[0]
+
+
+async def test_a_poor_rewrite_never_loses_what_the_users_words_find(
+    llm, settings, library, gateway
+):
+    # Seen in use: the rewrite of a follow-up came back as "Not sure." and became the
+    # search query, so the passage the user's own words pointed at was never found.
+    history = [Turn("What does the leave policy say?", "Employees get annual leave [1].")]
+    llm.script([draft_rule(system_contains="standalone", text="Not sure."), draft_rule(text=GOOD)])
+    r = await run(
+        "And how are meals during business travel reimbursed?",
+        settings=settings,
+        library=library,
+        gateway=gateway,
+        history=history,
+    )
+    assert r.started()[:2] == ["rewrite", "retrieve"]
+    assert r.result.hits and r.result.hits[0].chunk.source == "expenses.md"
+    draft_req = llm.requests[-1]
+    assert "40 euros per day" in draft_req["messages"][-1]["content"]
+    assert "Not sure." in r.finished("retrieve").detail  # both queries are shown
+
+
+async def test_a_standalone_follow_up_is_not_rewritten(llm, settings, library, gateway):
+    history = [Turn("What does the leave policy say?", "Employees get annual leave [1].")]
+    llm.script([draft_rule(text=GOOD)])
+    r = await run(
+        "How many weeks of paid parental leave do parents receive?",
+        settings=settings,
+        library=library,
+        gateway=gateway,
+        history=history,
+    )
+    assert "rewrite" not in r.started()
+    assert not any("standalone" in req["messages"][0]["content"] for req in llm.requests)

@@ -11,6 +11,7 @@ from app.prompting import (
     clean_rewrite,
     count_message_tokens,
     fit_prompt,
+    needs_context,
     rewrite_messages,
     shrink_budget,
     source_label,
@@ -184,3 +185,20 @@ def test_fit_is_a_rank_prefix_within_budget(sizes, turns, budget):
     # Every kept chunk is in the prompt whole.
     for b in p.blocks:
         assert b.hit.chunk.text in p.messages[-1]["content"]
+
+
+def test_only_questions_that_point_back_need_a_rewrite():
+    for q in [
+        "and on macOS?",
+        "What about contractors?",
+        "How long does it take?",
+        "Why?",
+        "Is that also true for interns?",
+        "And how many days?",
+    ]:
+        assert needs_context(q), q
+    for q in [
+        "How many weeks of paid parental leave do parents receive?",
+        "What is the meal allowance for staff travelling abroad?",
+    ]:
+        assert not needs_context(q), q
