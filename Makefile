@@ -46,7 +46,7 @@ bench-scale: install
 
 ## bench-pipeline: full pipeline vs a bare model call on the same server (start one first)
 bench-pipeline: install
-	$(BIN)/python -m app.pipeline_bench $(if $(ENDPOINT),--endpoint $(ENDPOINT))
+	$(BIN)/python -m app.answering.bench $(if $(ENDPOINT),--endpoint $(ENDPOINT))
 
 ## local-llm: serve the bundled Gemma 3 270M GGUF as an OpenAI-compatible server
 local-llm: local-llm-install

@@ -73,161 +73,135 @@ class Settings(BaseSettings):
     )
     draft_model: str = Field(
         "phi-4-mini",
-        validation_alias=_env("DRAFT_MODEL"),
         description="Small model that drafts every answer (alias or full model ID).",
     )
     escalation_model: str = Field(
         "gpt-oss-20b",
-        validation_alias=_env("ESCALATION_MODEL"),
         description="Large model used when the draft is weak (alias or full model ID).",
     )
     connect_timeout_s: PositiveFloat = Field(
         5.0,
-        validation_alias=_env("CONNECT_TIMEOUT_S"),
         description="Seconds to wait for the TCP connection to the endpoint.",
     )
     read_timeout_s: PositiveFloat = Field(
         120.0,
-        validation_alias=_env("READ_TIMEOUT_S"),
         description="Seconds to wait between streamed bytes before giving up.",
     )
     temperature: Annotated[float, Field(ge=0, le=2)] = Field(
-        0.2, validation_alias=_env("TEMPERATURE"), description="Sampling temperature."
+        0.2, description="Sampling temperature."
     )
     max_answer_tokens: Annotated[int, Field(ge=16, le=32768)] = Field(
         768,
-        validation_alias=_env("MAX_ANSWER_TOKENS"),
         description="Upper bound on tokens generated per answer.",
     )
     context_token_budget: Annotated[int, Field(ge=256, le=1_000_000)] = Field(
         3000,
-        validation_alias=_env("CONTEXT_TOKEN_BUDGET"),
         description="Prompt token budget (system + history + context + question).",
     )
     history_turns: Annotated[int, Field(ge=0, le=50)] = Field(
         3,
-        validation_alias=_env("HISTORY_TURNS"),
         description="Previous question/answer pairs included for follow-ups.",
     )
     rewrite_followups: bool = Field(
         True,
-        validation_alias=_env("REWRITE_FOLLOWUPS"),
         description="Rewrite follow-up questions into standalone ones before retrieval.",
     )
 
     # --- Retrieval ----------------------------------------------------------------
     knowledge_dir: Path = Field(
         Path("knowledge"),
-        validation_alias=_env("KNOWLEDGE_DIR"),
         description="Folder of shared documents indexed at start-up.",
     )
     index_dir: Path | None = Field(
         None,
-        validation_alias=_env("INDEX_DIR"),
         description="Index cache folder (default: KNOWLEDGE_DIR/.index).",
     )
     knowledge_refresh_s: NonNegFloat = Field(
         10.0,
-        validation_alias=_env("KNOWLEDGE_REFRESH_S"),
         description="When a chat starts, re-scan KNOWLEDGE_DIR if the last scan is older "
         "than this many seconds.",
     )
     upload_dir: Path = Field(
         Path("data/uploads"),
-        validation_alias=_env("UPLOAD_DIR"),
         description="Durable per-chat storage for files uploaded in the chat.",
     )
     chunk_tokens: Annotated[int, Field(ge=32, le=8192)] = Field(
-        300, validation_alias=_env("CHUNK_TOKENS"), description="Target chunk size in tokens."
+        300, description="Target chunk size in tokens."
     )
     chunk_overlap: Annotated[int, Field(ge=0, le=4096)] = Field(
         45,
-        validation_alias=_env("CHUNK_OVERLAP"),
         description="Tokens shared between consecutive chunks (must be < CHUNK_TOKENS).",
     )
     top_k: Annotated[int, Field(ge=1, le=50)] = Field(
-        5, validation_alias=_env("TOP_K"), description="Chunks retrieved per question."
+        5, description="Chunks retrieved per question."
     )
     bm25_k1: Annotated[float, Field(ge=0, le=10)] = Field(
-        1.2, validation_alias=_env("BM25_K1"), description="BM25 term-frequency saturation."
+        1.2, description="BM25 term-frequency saturation."
     )
     bm25_b: Annotated[float, Field(ge=0, le=1)] = Field(
-        0.75, validation_alias=_env("BM25_B"), description="BM25 length normalisation."
+        0.75, description="BM25 length normalisation."
     )
     bm25_epsilon: Annotated[float, Field(ge=0, le=1)] = Field(
         0.25,
-        validation_alias=_env("BM25_EPSILON"),
         description="Floor for negative IDF, as a fraction of the mean IDF (rank-bm25).",
     )
 
     # --- Routing ------------------------------------------------------------------
     routing_policy: RoutingPolicy = Field(
         RoutingPolicy.AUTO,
-        validation_alias=_env("ROUTING_POLICY"),
         description="auto: escalate on low confidence; always; never.",
     )
     min_draft_tokens: Annotated[int, Field(ge=0, le=4096)] = Field(
         12,
-        validation_alias=_env("MIN_DRAFT_TOKENS"),
         description="Drafts shorter than this count as 'short'.",
     )
     escalate_below: Annotated[float, Field(ge=0, le=1)] = Field(
         0.55,
-        validation_alias=_env("ESCALATE_BELOW"),
         description="Escalate when the draft's confidence is below this value (0–1).",
     )
     min_retrieval_score: NonNegFloat = Field(
         0.5,
-        validation_alias=_env("MIN_RETRIEVAL_SCORE"),
         description="Top BM25 score under which retrieval counts as 'nothing relevant'.",
     )
     show_draft_hint: bool = Field(
         True,
-        validation_alias=_env("SHOW_DRAFT_HINT"),
         description="Show the escalation model the draft as a hint.",
     )
     draft_price_in_per_1k: NonNegFloat = Field(
         0.0,
-        validation_alias=_env("DRAFT_PRICE_IN_PER_1K"),
         description="Emulated $ per 1k input tokens, draft model.",
     )
     draft_price_out_per_1k: NonNegFloat = Field(
         0.0,
-        validation_alias=_env("DRAFT_PRICE_OUT_PER_1K"),
         description="Emulated $ per 1k output tokens, draft model.",
     )
     escalation_price_in_per_1k: NonNegFloat = Field(
         0.0,
-        validation_alias=_env("ESCALATION_PRICE_IN_PER_1K"),
         description="Emulated $ per 1k input tokens, escalation model.",
     )
     escalation_price_out_per_1k: NonNegFloat = Field(
         0.0,
-        validation_alias=_env("ESCALATION_PRICE_OUT_PER_1K"),
         description="Emulated $ per 1k output tokens, escalation model.",
     )
 
     # --- Web --------------------------------------------------------------------
     allowed_origins: str = Field(
         "",
-        validation_alias=_env("ALLOWED_ORIGINS"),
         description="Comma-separated extra browser origins allowed to call the app "
         "(empty: only the app's own origin).",
     )
     max_question_chars: Annotated[int, Field(ge=100, le=100_000)] = Field(
         4000,
-        validation_alias=_env("MAX_QUESTION_CHARS"),
         description="Longest question accepted, in characters; longer ones are refused "
         "with a message.",
     )
 
     # --- Uploads ------------------------------------------------------------------
     max_upload_mb: Annotated[float, Field(gt=0, le=1024)] = Field(
-        20.0, validation_alias=_env("MAX_UPLOAD_MB"), description="Largest accepted file, in MB."
+        20.0, description="Largest accepted file, in MB."
     )
     allowed_upload_types: str = Field(
         ".md,.txt,.pdf,.docx,.html,.htm",
-        validation_alias=_env("ALLOWED_UPLOAD_TYPES"),
         description="Comma-separated file extensions accepted for upload and indexing.",
     )
 
@@ -317,10 +291,11 @@ class Settings(BaseSettings):
 
 
 def env_name(field: str) -> str:
-    """The environment variable that sets `field`."""
+    """The environment variable that sets `field`: its alias, else the upper-cased name."""
     alias = Settings.model_fields[field].validation_alias
-    assert isinstance(alias, AliasChoices)
-    return str(alias.choices[0])
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return field.upper()
 
 
 class SettingsError(SystemExit):

@@ -16,15 +16,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import chainlit as cl
 from chainlit.config import config as chainlit_config
 
+from app.answering import AskOptions, Exchange
 from app.chat import upload_flow
-from app.chat.preferences import ChatPreferences, preferences, widgets
+from app.chat.preferences import preferences, widgets
 from app.chat.questions import check_question
 from app.chat.starters import STARTERS
 from app.chat.uploads import browser_accept
 from app.chat.view import TurnView
 from app.config import SettingsError, get_settings
 from app.edge import install_edge_guards
-from app.pipeline import Turn, ask
 from app.services import Services, start_services
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -48,7 +48,6 @@ install_edge_guards(SETTINGS.allowed_origin_list)
 
 _services: Services | None = None
 _startup_error: str | None = None
-ANSWERED_ROUTES = frozenset({"draft", "escalated", "draft_kept"})
 
 
 class ServicesUnavailable(RuntimeError):
@@ -125,8 +124,8 @@ async def _on_message(message: cl.Message) -> None:
     if svc is None:
         return
     scope: str = cl.user_session.get("scope")
-    prefs: ChatPreferences = cl.user_session.get("prefs")
-    history: list[Turn] = cl.user_session.get("history")
+    options: AskOptions = cl.user_session.get("prefs")
+    history: list[Exchange] = cl.user_session.get("history")
 
     indexed, rejected = await upload_flow.ingest_attachments(message.elements or [], scope, svc)
     await upload_flow.announce(indexed, rejected)
@@ -138,16 +137,8 @@ async def _on_message(message: cl.Message) -> None:
     if not question:
         return
 
-    view = TurnView(stream_draft=prefs.stream_draft)
-    events = ask(
-        question,
-        history=history,
-        scope=scope,
-        options=prefs.options,
-        library=svc.library,
-        gateway=svc.gateway,
-        settings=SETTINGS,
-    )
+    view = TurnView()
+    events = svc.answerer.ask(question, history=history, scope=scope, options=options)
     try:
         async for event in events:
             await view.handle(event)
@@ -156,10 +147,8 @@ async def _on_message(message: cl.Message) -> None:
         await view.stopped()
         raise
     result = view.result
-    # Only real answers become history: a sources list or a "not found" note would only
-    # mislead the rewrite and the next prompt.
-    if result is not None and result.route in ANSWERED_ROUTES and not result.not_found:
-        history.append(Turn(question=question, answer=result.answer))
+    if result is not None and result.enters_history:
+        history.append(Exchange(question=question, answer=result.answer))
 
 
 @cl.action_callback(upload_flow.PUBLISH_ACTION)

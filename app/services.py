@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from app.answering import Answerer
 from app.config import Settings
 from app.llm.gateway import LLMGateway
 from app.retrieval.library import Library
@@ -63,12 +64,14 @@ class Services:
     library: Library
     gateway: LLMGateway
     refresher: KnowledgeRefresher = field(init=False)
+    answerer: Answerer = field(init=False)
     _background: set[asyncio.Task] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
         self.refresher = KnowledgeRefresher(
             self.library, self.settings.knowledge_refresh_s, fresh=True
         )
+        self.answerer = Answerer(self.library, self.gateway, self.settings)
 
     def refresh_knowledge_soon(self) -> None:
         """Start a knowledge refresh in the background (the chat doesn't wait for it)."""

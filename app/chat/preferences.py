@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from chainlit.input_widget import InputWidget, Select, Slider, Switch
 
+from app.answering import AskOptions
 from app.config import RoutingPolicy, Settings
-from app.pipeline import AskOptions
-
-
-@dataclass(frozen=True, slots=True)
-class ChatPreferences:
-    options: AskOptions
-    stream_draft: bool  # show the draft in the answer as it streams, before routing decides
 
 
 def widgets(settings: Settings) -> list[InputWidget]:
@@ -62,7 +55,7 @@ def widgets(settings: Settings) -> list[InputWidget]:
     ]
 
 
-def preferences(values: dict[str, Any], settings: Settings) -> ChatPreferences:
+def preferences(values: dict[str, Any], settings: Settings) -> AskOptions:
     """Chat settings values → options; anything missing or malformed falls back to defaults."""
     base = AskOptions.from_settings(settings)
 
@@ -76,11 +69,11 @@ def preferences(values: dict[str, Any], settings: Settings) -> ChatPreferences:
         policy = RoutingPolicy(values.get("policy", base.policy))
     except ValueError:
         policy = base.policy
-    options = AskOptions(
+    return AskOptions(
         top_k=int(number("top_k", base.top_k, 1, 50)),
         policy=policy,
         rewrite=bool(values.get("rewrite", base.rewrite)),
         temperature=number("temperature", base.temperature, 0, 2),
         show_draft_hint=bool(values.get("draft_hint", base.show_draft_hint)),
+        stream_draft=bool(values.get("stream_draft", base.stream_draft)),
     )
-    return ChatPreferences(options=options, stream_draft=bool(values.get("stream_draft", True)))

@@ -12,35 +12,24 @@ from dataclasses import dataclass, field
 import chainlit as cl
 from chainlit.utils import utc_now
 
-from app.chat.render import answer_markdown, citation_views, details_markdown
-from app.pipeline import (
+from app.answering import (
+    STEP_OUTPUT_HEADINGS,
+    STEP_TITLES,
+    STEP_TYPES,
     AnswerReset,
     AnswerResult,
     AnswerToken,
     Done,
     Event,
     StepFinished,
+    StepName,
     StepStarted,
     StepToken,
+    answer_markdown,
+    citation_views,
+    details_markdown,
+    inert_markdown,
 )
-from app.safe_markdown import inert_markdown
-
-# Step titles while running; the pipeline's finished name (with latency) replaces them.
-_RUNNING = {
-    "rewrite": "Rewrite",
-    "retrieve": "Retrieve",
-    "draft": "Draft",
-    "route": "Route",
-    "escalate": "Escalate",
-}
-_TYPES = {
-    "rewrite": "llm",
-    "retrieve": "retrieval",
-    "draft": "llm",
-    "route": "tool",
-    "escalate": "llm",
-}
-
 
 # Streamed text is re-sent whole (made inert) at most this often: one socket event per
 # ~40 ms instead of one per token, which still reads as smooth streaming.
@@ -78,17 +67,16 @@ class _Throttled:
 
 
 class TurnView:
-    """Consumes the events of one turn. `stream_draft=False` holds the answer until routed."""
+    """Consumes the events of one turn and shows them; it decides nothing about them."""
 
-    def __init__(self, *, stream_draft: bool = True) -> None:
-        self.stream_draft = stream_draft
-        self.steps: dict[str, cl.Step] = {}
-        self.texts: dict[str, _StepText] = {}
+    def __init__(self) -> None:
+        self.steps: dict[StepName, cl.Step] = {}
+        self.texts: dict[StepName, _StepText] = {}
         self.answer: cl.Message | None = None
         self.result: AnswerResult | None = None
         self._steps_after_answer = False
         self._answer_stream = _Throttled()
-        self._step_streams: dict[str, _Throttled] = {}
+        self._step_streams: dict[StepName, _Throttled] = {}
 
     async def handle(self, event: Event) -> None:
         match event:
@@ -97,8 +85,7 @@ class TurnView:
             case StepToken(step=name, text=text, kind=kind):
                 await self._step_token(name, text, kind)
             case AnswerToken(text=text):
-                if self.stream_draft or "escalate" in self.steps:
-                    await self._answer_token(text)
+                await self._answer_token(text)
             case AnswerReset():
                 await self._reset_answer()
             case StepFinished(step=name, name=title, detail=detail):
@@ -106,13 +93,13 @@ class TurnView:
             case Done(result=result):
                 await self._done(result)
 
-    async def _start(self, name: str) -> None:
+    async def _start(self, name: StepName) -> None:
         # Steps sent without a context manager get no parent; attach them to this turn's run
         # so they render with it, above the answer, instead of after it at the root.
         parent = cl.context.current_step
         step = cl.Step(
-            name=_RUNNING.get(name, name.title()),
-            type=_TYPES.get(name, "tool"),
+            name=STEP_TITLES[name],
+            type=STEP_TYPES[name],
             parent_id=parent.id if parent else None,
         )
         step.start = utc_now()
@@ -123,7 +110,7 @@ class TurnView:
             self._steps_after_answer = True
         await step.send()
 
-    async def _step_token(self, name: str, text: str, kind: str) -> None:
+    async def _step_token(self, name: StepName, text: str, kind: str) -> None:
         step = self.steps.get(name)
         if step is None:
             return
@@ -133,7 +120,7 @@ class TurnView:
         if stream.add(text):
             await self._flush_step(name)
 
-    async def _flush_step(self, name: str) -> None:
+    async def _flush_step(self, name: StepName) -> None:
         text = self._step_streams[name].take()
         if text:
             await self.steps[name].stream_token(text, is_sequence=True)
@@ -158,7 +145,7 @@ class TurnView:
             await self.answer.remove()
             self.answer = None
 
-    async def _finish(self, name: str, title: str, detail: str) -> None:
+    async def _finish(self, name: StepName, title: str, detail: str) -> None:
         step = self.steps.get(name)
         if step is None:
             return
@@ -169,7 +156,8 @@ class TurnView:
             parts.append("**Reasoning**\n\n" + _quote(inert_markdown("".join(buf.reasoning))))
         if buf.answer:
             text = inert_markdown("".join(buf.answer))
-            parts.append(("**Draft**\n\n" if name == "draft" else "") + text)
+            heading = STEP_OUTPUT_HEADINGS.get(name)
+            parts.append((f"**{heading}**\n\n" if heading else "") + text)
         if detail:
             parts.append(detail)
         step.name = title
@@ -204,7 +192,7 @@ class TurnView:
         """The user pressed Stop: close every open step and the answer, saying so."""
         for name, step in self.steps.items():
             if step.end is None:
-                step.name = f"{_RUNNING.get(name, name.title())} · stopped"
+                step.name = f"{STEP_TITLES[name]} · stopped"
                 step.end = utc_now()
                 await step.update()
         if self.answer is not None:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -61,7 +61,6 @@ class EndpointCapabilities:
 
     stream_options: bool | None = None
     logprobs: bool | None = None
-    refused: list[str] = field(default_factory=list)  # parameters dropped, for diagnostics
 
 
 class _ModelUnknown(Exception):
@@ -220,11 +219,9 @@ class LLMGateway:
                 text = _server_text(e) if e.status_code in (400, 422, 500) else ""
                 if "stream_options" in extra and "stream_options" in text:
                     caps.stream_options = False
-                    caps.refused.append("stream_options")
                     continue
                 if "logprobs" in extra and "logprobs" in text:
                     caps.logprobs = False
-                    caps.refused.append("logprobs")
                     continue
                 raise self._translate(e, model=model_id) from e
             except openai.APIError as e:
@@ -242,52 +239,15 @@ class LLMGateway:
         sent_at: float,
         t0: float,
     ) -> AsyncIterator[TokenEvent | Completion]:
-        splitter = ThinkSplitter()
-        answer: list[str] = []
-        reasoning: list[str] = []
-        logprobs: list[float] = []
-        saw_logprobs = False
-        first_t: float | None = None
-        last_t: float | None = None
-        finish_reason: str | None = None
-        usage: Any = None
+        state = _StreamState()
         cut: str | None = None
-
-        def emit(kind: TokenKind, text: str, logprob: float | None, t: float) -> TokenEvent:
-            nonlocal first_t, last_t
-            if first_t is None:
-                first_t = t
-            last_t = t
-            (answer if kind == "answer" else reasoning).append(text)
-            return TokenEvent(text=text, kind=kind, logprob=logprob, t=t)
-
         try:
             async for chunk in response:
-                t = time.perf_counter() - t0
-                if getattr(chunk, "usage", None):
-                    usage = chunk.usage
-                for choice in chunk.choices or []:
-                    if choice.index != 0:
-                        continue
-                    delta = choice.delta
-                    thought = _reasoning_delta(delta)
-                    if thought:
-                        yield emit("reasoning", thought, None, t)
-                    content = delta.content if delta is not None else None
-                    if content:
-                        entries = _logprob_entries(choice)
-                        if entries is not None:
-                            saw_logprobs = True
-                        for kind, text, lps in _split_content(splitter, content, entries):
-                            if kind == "answer":
-                                logprobs.extend(lps)
-                            lp = sum(lps) if lps and kind == "answer" else None
-                            yield emit(kind, text, lp, t)
-                    if choice.finish_reason:
-                        finish_reason = choice.finish_reason
+                for event in state.take(chunk, time.perf_counter() - t0):
+                    yield event
         except openai.APITimeoutError:
             cut = f"no data from the server for {self.read_timeout_s:g} s (read timeout)"
-            if first_t is None:
+            if state.first_t is None:
                 raise LLMTimeout(self.endpoint, "read", self.read_timeout_s) from None
         except openai.APIConnectionError as e:
             cut = f"the connection to the server was lost ({_cause(e)})"
@@ -296,42 +256,15 @@ class LLMGateway:
         finally:
             await response.close()
 
-        for kind, text in splitter.flush():
-            yield emit(kind, text, None, time.perf_counter() - t0)
-        if cut is None and finish_reason is None:
+        for event in state.flush(time.perf_counter() - t0):
+            yield event
+        if cut is None and state.finish_reason is None:
             # A complete OpenAI stream always says why it stopped; silence means it was cut.
             cut = "the server closed the stream before the answer was finished"
-        if cut is not None and first_t is None:
+        if cut is not None and state.first_t is None:
             raise LLMServerError(None, f"{cut}; no answer was received", model_id)
-
         end_t = time.perf_counter() - t0
-        text = "".join(answer).strip()
-        thoughts = "".join(reasoning).strip()
-        if usage is not None and usage.completion_tokens is not None:
-            prompt_tokens, completion_tokens = usage.prompt_tokens or 0, usage.completion_tokens
-        else:
-            prompt_tokens = estimate_prompt_tokens(messages)
-            completion_tokens = count_tokens(text) + count_tokens(thoughts)
-        total_s = last_t if last_t is not None else end_t
-        yield Completion(
-            model=model,
-            model_id=model_id,
-            text=text,
-            reasoning=thoughts,
-            finish_reason=None if cut else finish_reason,
-            incomplete=cut is not None,
-            error=cut,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            usage_reported=usage is not None,
-            logprobs=logprobs if saw_logprobs and logprobs else None,
-            timing=Timing(
-                sent_at=sent_at,
-                ttft_s=first_t,
-                total_s=total_s,
-                tokens_per_s=_rate(completion_tokens, first_t, last_t),
-            ),
-        )
+        yield state.completion(model, model_id, messages, cut, sent_at, end_t)
 
     def _translate(self, e: openai.APIError, *, model: str) -> LLMError | _ModelUnknown:
         """Map an openai exception raised before any output to our error types."""
@@ -358,6 +291,91 @@ class LLMGateway:
                 )
             return LLMServerError(status, text, model)
         return LLMServerError(None, str(e), model)
+
+
+class _StreamState:
+    """What one streamed completion has accumulated so far."""
+
+    def __init__(self) -> None:
+        self.splitter = ThinkSplitter()
+        self.answer: list[str] = []
+        self.reasoning: list[str] = []
+        self.logprobs: list[float] = []
+        self.saw_logprobs = False
+        self.first_t: float | None = None
+        self.last_t: float | None = None
+        self.finish_reason: str | None = None
+        self.usage: Any = None
+
+    def emit(self, kind: TokenKind, text: str, logprob: float | None, t: float) -> TokenEvent:
+        if self.first_t is None:
+            self.first_t = t
+        self.last_t = t
+        (self.answer if kind == "answer" else self.reasoning).append(text)
+        return TokenEvent(text=text, kind=kind, logprob=logprob, t=t)
+
+    def take(self, chunk: Any, t: float) -> Iterator[TokenEvent]:
+        """The token events in one stream chunk (only the first choice counts)."""
+        if getattr(chunk, "usage", None):
+            self.usage = chunk.usage
+        for choice in chunk.choices or []:
+            if choice.index != 0:
+                continue
+            delta = choice.delta
+            thought = _reasoning_delta(delta)
+            if thought:
+                yield self.emit("reasoning", thought, None, t)
+            content = delta.content if delta is not None else None
+            if content:
+                entries = _logprob_entries(choice)
+                self.saw_logprobs |= entries is not None
+                for kind, text, lps in _split_content(self.splitter, content, entries):
+                    if kind == "answer":
+                        self.logprobs.extend(lps)
+                    yield self.emit(kind, text, sum(lps) if lps and kind == "answer" else None, t)
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+
+    def flush(self, t: float) -> Iterator[TokenEvent]:
+        for kind, text in self.splitter.flush():
+            yield self.emit(kind, text, None, t)
+
+    def completion(
+        self,
+        model: str,
+        model_id: str,
+        messages: list[dict[str, str]],
+        cut: str | None,
+        sent_at: float,
+        end_t: float,
+    ) -> Completion:
+        text = "".join(self.answer).strip()
+        thoughts = "".join(self.reasoning).strip()
+        usage = self.usage
+        if usage is not None and usage.completion_tokens is not None:
+            prompt_tokens, completion_tokens = usage.prompt_tokens or 0, usage.completion_tokens
+        else:
+            prompt_tokens = estimate_prompt_tokens(messages)
+            completion_tokens = count_tokens(text) + count_tokens(thoughts)
+        return Completion(
+            model=model,
+            model_id=model_id,
+            text=text,
+            reasoning=thoughts,
+            finish_reason=None if cut else self.finish_reason,
+            incomplete=cut is not None,
+            error=cut,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            usage_reported=usage is not None,
+            logprobs=self.logprobs if self.saw_logprobs and self.logprobs else None,
+            timing=Timing(
+                sent_at=sent_at,
+                ttft_s=self.first_t,
+                total_s=self.last_t if self.last_t is not None else end_t,
+                tokens_per_s=_rate(completion_tokens, self.first_t, self.last_t),
+            ),
+        )
 
 
 def estimate_prompt_tokens(messages: list[dict[str, str]]) -> int:

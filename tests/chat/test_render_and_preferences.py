@@ -2,9 +2,9 @@
 
 import re
 
-from app.answer import AnswerResult, ModelUsage
+from app.answering.result import AnswerResult, ModelUsage, Route
+from app.answering.views import answer_markdown, citation_views, details_markdown, source_panel
 from app.chat.preferences import preferences, widgets
-from app.chat.render import answer_markdown, citation_views, details_markdown, source_panel
 from app.config import RoutingPolicy, load_settings
 from app.retrieval.types import Chunk, Hit
 
@@ -26,7 +26,11 @@ def hit(n: int, **kw) -> Hit:
 
 def result(**kw) -> AnswerResult:
     base = dict(
-        question="q", searched_query="q", scope=None, answer="An answer [1].", route="draft"
+        question="q",
+        searched_query="q",
+        scope=None,
+        answer="An answer [1].",
+        route=Route("draft_kept"),
     )
     base.update(kw)
     return AnswerResult(reasons=[], **base)
@@ -48,7 +52,7 @@ def test_citation_views_follow_valid_citations_in_order():
 
 
 def test_sources_only_answers_number_every_hit():
-    r = result(route="sources_only", answer="…", hits=[hit(2), hit(1)])
+    r = result(route=Route("sources_only"), answer="…", hits=[hit(2), hit(1)])
     views = citation_views(r)
     assert [v.name for v in views] == ["[1]", "[2]"]
     assert "Doc 1" in views[0].content
@@ -103,18 +107,18 @@ def test_preferences_defaults_and_bad_values():
     ids = [w.id for w in widgets(s)]
     assert ids == ["top_k", "policy", "rewrite", "temperature", "stream_draft", "draft_hint"]
     p = preferences({}, s)
-    assert p.options.top_k == s.top_k and p.options.policy is s.routing_policy
+    assert p.top_k == s.top_k and p.policy is s.routing_policy
     assert p.stream_draft is True
     p = preferences(
         {"top_k": "999", "policy": "sometimes", "temperature": "hot", "stream_draft": False}, s
     )
-    assert p.options.top_k == 50
-    assert p.options.policy is s.routing_policy
-    assert p.options.temperature == s.temperature
+    assert p.top_k == 50
+    assert p.policy is s.routing_policy
+    assert p.temperature == s.temperature
     assert p.stream_draft is False
     p = preferences({"policy": "never", "rewrite": False, "top_k": 3}, s)
-    assert p.options.policy is RoutingPolicy.NEVER and not p.options.rewrite
-    assert p.options.top_k == 3
+    assert p.policy is RoutingPolicy.NEVER and not p.rewrite
+    assert p.top_k == 3
 
 
 def test_source_panel_reflows_hard_wrapped_pdf_lines_but_keeps_headings_and_lists():

@@ -2,9 +2,8 @@ import math
 
 import pytest
 
-from app.config import RoutingPolicy
-from app.prompting import NOT_FOUND_MARKER, ContextBlock
-from app.router import (
+from app.answering.prompting import NOT_FOUND_MARKER, ContextBlock
+from app.answering.routing import (
     REFUSAL_FACTOR,
     TRUNCATED_FACTOR,
     WEIGHTS,
@@ -18,7 +17,8 @@ from app.router import (
     refusal_phrase,
     signal_rows,
 )
-from tests.core.factories import hit
+from app.config import RoutingPolicy
+from tests.answering.factories import hit
 
 LEAVE = (
     "Annual leave: full-time employees receive 25 days of paid annual leave per calendar "

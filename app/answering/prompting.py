@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from app.answering.options import Exchange
 from app.tokens import count_tokens
 
 if TYPE_CHECKING:
@@ -25,11 +26,6 @@ NOT_FOUND_MARKER = "INSUFFICIENT_CONTEXT"
 MESSAGE_OVERHEAD_TOKENS = 4
 
 Message = dict[str, str]
-
-
-class HistoryTurn(Protocol):
-    question: str
-    answer: str
 
 
 SYSTEM_PROMPT = f"""\
@@ -101,7 +97,7 @@ def _user_message(question: str, blocks: Sequence[ContextBlock], draft_hint: str
     return "\n\n".join(parts)
 
 
-def _history_messages(turns: Sequence[HistoryTurn]) -> list[Message]:
+def _history_messages(turns: Sequence[Exchange]) -> list[Message]:
     messages: list[Message] = []
     for turn in turns:
         messages.append({"role": "user", "content": turn.question})
@@ -112,7 +108,7 @@ def _history_messages(turns: Sequence[HistoryTurn]) -> list[Message]:
 def build_messages(
     question: str,
     blocks: Sequence[ContextBlock],
-    history: Sequence[HistoryTurn] = (),
+    history: Sequence[Exchange] = (),
     *,
     draft_hint: str | None = None,
 ) -> list[Message]:
@@ -127,7 +123,7 @@ def build_messages(
 def fit_prompt(
     question: str,
     hits: Sequence[Hit],
-    history: Sequence[HistoryTurn],
+    history: Sequence[Exchange],
     *,
     budget: int,
     history_turns: int,
@@ -209,7 +205,7 @@ _MAX_REWRITE_CHARS = 200
 
 def rewrite_messages(
     question: str,
-    history: Sequence[HistoryTurn],
+    history: Sequence[Exchange],
     *,
     history_turns: int,
     budget: int | None = None,
@@ -228,7 +224,7 @@ def _clip(text: str, limit: int = _REWRITE_ANSWER_CHARS) -> str:
     return text[:limit] + "…" if len(text) > limit else text
 
 
-def _rewrite_prompt(question: str, turns: Sequence[HistoryTurn]) -> list[Message]:
+def _rewrite_prompt(question: str, turns: Sequence[Exchange]) -> list[Message]:
     conversation = "\n\n".join(
         f"User: {_clip(turn.question)}\nAssistant: {_clip(turn.answer)}" for turn in turns
     )

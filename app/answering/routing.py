@@ -38,13 +38,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from app.citations import check_citations, strip_citations
+from app.answering.citations import check_citations, strip_citations
 from app.config import RoutingPolicy
 from app.retrieval.analyzer import analyze  # the analyzer BM25 indexes with
 from app.tokens import count_tokens
 
 if TYPE_CHECKING:
-    from app.prompting import ContextBlock
+    from app.answering.prompting import ContextBlock
     from app.retrieval.types import Hit
 
 WEIGHTS = {"citation": 0.30, "support": 0.30, "length": 0.20, "retrieval": 0.10, "logprob": 0.10}

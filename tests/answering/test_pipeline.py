@@ -7,22 +7,22 @@ from dataclasses import replace
 
 import pytest
 
-from app.config import RoutingPolicy
-from app.llm.gateway import LLMGateway
-from app.pipeline import (
+from app.answering import (
+    Answerer,
     AnswerReset,
     AnswerToken,
     AskOptions,
     Done,
     Event,
+    Exchange,
     StepFinished,
     StepStarted,
     StepToken,
-    Turn,
-    ask,
 )
-from app.prompting import NOT_FOUND_MARKER
-from tests.core.conftest import make_settings
+from app.answering.prompting import NOT_FOUND_MARKER
+from app.config import RoutingPolicy
+from app.llm.gateway import LLMGateway
+from tests.answering.conftest import make_settings
 
 QUESTION = "How many days of annual leave do full-time employees get?"
 GOOD = (
@@ -60,18 +60,8 @@ class Run:
 
 async def run(question=QUESTION, *, settings, library, gateway, history=(), **opts) -> Run:
     options = replace(AskOptions.from_settings(settings), **opts)
-    events = [
-        ev
-        async for ev in ask(
-            question,
-            history=list(history),
-            scope=None,
-            options=options,
-            library=library,
-            gateway=gateway,
-            settings=settings,
-        )
-    ]
+    answerer = Answerer(library, gateway, settings)
+    events = [ev async for ev in answerer.ask(question, history=history, options=options)]
     return Run(events)
 
 
@@ -87,7 +77,7 @@ async def test_long_well_cited_supported_draft_is_kept(llm, settings, library, g
     llm.script([draft_rule(text=GOOD)])
     r = await run(settings=settings, library=library, gateway=gateway)
     res = r.result
-    assert res.route == "draft"
+    assert res.route == "draft_kept"
     assert r.started() == ["retrieve", "draft", "route"]
     assert len(llm.requests) == 1
     assert res.answer == GOOD == r.visible
@@ -155,7 +145,7 @@ async def test_no_relevant_retrieval_abstains_without_calling_a_model(
         "quantum chromodynamics lattice", settings=settings, library=library, gateway=gateway
     )
     res = r.result
-    assert res.route == "abstained"
+    assert res.route == "nothing_found"
     assert res.not_found
     assert llm.requests == []
     assert r.started() == ["retrieve", "route"]
@@ -167,7 +157,7 @@ async def test_no_relevant_retrieval_abstains_without_calling_a_model(
 async def test_weak_scores_count_as_nothing_relevant(llm, knowledge, library, gateway):
     strict = make_settings(llm.base_url, knowledge, min_retrieval_score=1000)
     r = await run(settings=strict, library=library, gateway=gateway)
-    assert r.result.route == "abstained"
+    assert r.result.route == "nothing_found"
     assert "The closest passages did not answer it" in r.result.answer
     assert "leave.md" in r.result.answer
     assert llm.requests == []
@@ -206,7 +196,7 @@ async def test_unreachable_endpoint_during_rewrite_skips_the_draft_call(knowledg
             settings=down,
             library=library,
             gateway=gateway,
-            history=[Turn("What about leave?", "25 days [1].")],
+            history=[Exchange("What about leave?", "25 days [1].")],
         )
     finally:
         await gateway.aclose()
@@ -219,7 +209,7 @@ async def test_escalation_failure_keeps_the_draft(llm, settings, library, gatewa
     llm.script([draft_rule(text="25 days."), escalation_rule(status=500, error="GPU on fire")])
     r = await run(settings=settings, library=library, gateway=gateway)
     res = r.result
-    assert res.route == "draft_kept"
+    assert res.route == "escalation_failed"
     assert res.answer == "25 days." == r.visible
     assert not any(isinstance(e, AnswerReset) for e in r.events)
     assert any("Escalation to gpt-oss-20b failed" in n and "GPU on fire" in n for n in res.notices)
@@ -233,7 +223,7 @@ async def test_escalation_cut_mid_answer_restores_the_draft(llm, settings, libra
     )
     r = await run(settings=settings, library=library, gateway=gateway)
     res = r.result
-    assert res.route == "draft_kept"
+    assert res.route == "escalation_failed"
     assert r.visible == res.answer == "25 days."
     assert not res.incomplete  # the draft shown is whole
     assert any("cut off" in n for n in res.notices)
@@ -247,7 +237,7 @@ async def test_escalation_spent_on_reasoning_keeps_the_draft(llm, settings, libr
         ]
     )
     r = await run(settings=settings, library=library, gateway=gateway)
-    assert r.result.route == "draft_kept"
+    assert r.result.route == "escalation_failed"
     assert r.visible == r.result.answer == "25 days."
     assert any("returned no answer (finish reason: length)" in n for n in r.result.notices)
 
@@ -273,7 +263,7 @@ async def test_unknown_escalation_model_keeps_the_draft(llm, knowledge, library)
         r = await run(settings=s, library=library, gateway=gateway)
     finally:
         await gateway.aclose()
-    assert r.result.route == "draft_kept"
+    assert r.result.route == "escalation_failed"
     assert any(
         "Escalation to llama-70b failed" in n and "gpt-oss-20b-generic-cpu" in n
         for n in r.result.notices
@@ -307,7 +297,7 @@ async def test_context_too_long_shrinks_once_and_retries(llm, settings, library,
     )
     r = await run(settings=settings, library=library, gateway=gateway)
     res = r.result
-    assert res.route == "draft", (res.reasons, [b.hit.chunk.text for b in res.blocks])
+    assert res.route == "draft_kept", (res.reasons, [b.hit.chunk.text for b in res.blocks])
     first, second = llm.requests
     assert len(second["messages"][-1]["content"]) < len(first["messages"][-1]["content"])
     draft_step = next(s for s in res.steps if s.step == "draft")
@@ -330,7 +320,7 @@ async def test_stream_cut_keeps_partial_answer_marked_incomplete(llm, settings, 
     r = await run(settings=settings, library=library, gateway=gateway, policy=RoutingPolicy.NEVER)
     res = r.result
     assert res.incomplete
-    assert res.route == "draft"
+    assert res.route == "draft_kept"
     assert res.answer == GOOD[:50].strip() == r.visible.strip()
     assert any("stopped early" in n for n in res.notices)
     assert res.signals is not None and res.signals.truncated
@@ -352,7 +342,7 @@ async def test_rewrite_only_with_history_and_its_cost_is_recorded(llm, knowledge
         llm.base_url, knowledge, draft_price_in_per_1k=1.0, draft_price_out_per_1k=2.0
     )
     gateway = LLMGateway(priced)
-    history = [Turn("What does the leave policy say?", "Employees get annual leave [1].")]
+    history = [Exchange("What does the leave policy say?", "Employees get annual leave [1].")]
     try:
         # No history: no rewrite.
         llm.script([draft_rule(text=GOOD)])
@@ -417,7 +407,7 @@ async def test_marker_kept_under_never_becomes_friendly_not_found(llm, settings,
     llm.script([draft_rule(text=NOT_FOUND_MARKER)])
     r = await run(settings=settings, library=library, gateway=gateway, policy=RoutingPolicy.NEVER)
     res = r.result
-    assert res.not_found and res.route == "draft"
+    assert res.not_found and res.route == "draft_kept"
     assert "couldn't find" in res.answer
     assert r.visible == res.answer
     assert all(NOT_FOUND_MARKER not in e.text for e in r.events if isinstance(e, AnswerToken))
@@ -435,7 +425,7 @@ async def test_a_poor_rewrite_never_loses_what_the_users_words_find(
 ):
     # Seen in use: the rewrite of a follow-up came back as "Not sure." and became the
     # search query, so the passage the user's own words pointed at was never found.
-    history = [Turn("What does the leave policy say?", "Employees get annual leave [1].")]
+    history = [Exchange("What does the leave policy say?", "Employees get annual leave [1].")]
     llm.script([draft_rule(system_contains="standalone", text="Not sure."), draft_rule(text=GOOD)])
     r = await run(
         "And how are meals during business travel reimbursed?",
@@ -452,7 +442,7 @@ async def test_a_poor_rewrite_never_loses_what_the_users_words_find(
 
 
 async def test_a_standalone_follow_up_is_not_rewritten(llm, settings, library, gateway):
-    history = [Turn("What does the leave policy say?", "Employees get annual leave [1].")]
+    history = [Exchange("What does the leave policy say?", "Employees get annual leave [1].")]
     llm.script([draft_rule(text=GOOD)])
     r = await run(
         "How many weeks of paid parental leave do parents receive?",

@@ -16,14 +16,15 @@
 Failure handling, each ending in a normal `Done`:
 - the endpoint is unreachable, or the draft model fails before answering: route
   `sources_only`, the answer lists the retrieved passages, the error is in `notices`;
-- escalation fails (before or during its answer): route `draft_kept`, the draft is shown,
+- escalation fails (before or during its answer): route `escalation_failed`, the draft is
+  shown,
   `notices` says why;
 - the server says the context is too long: the prompt is refitted to half its size and
   sent once more;
 - a stream cut mid-answer keeps the partial text, with `incomplete=True` and a notice.
 
 When retrieval finds nothing relevant (no hits, or a top score under `min_retrieval_score`)
-no model is asked at all: the route is `abstained` and the answer says what was searched.
+no model is asked at all: the route is `nothing_found` and the answer says what was searched.
 Asking the draft model would cost a call to produce the insufficient-context marker at
 best and an ungrounded answer at worst, and the larger model would only hallucinate more
 fluently.
@@ -36,24 +37,17 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from app.answer import (
-    AnswerResult,
-    ModelUsage,
-    StepName,
-    StepRecord,
-    format_duration,
-    render_footer,
-    render_model_step,
-    render_not_found,
-    render_retrieval,
-    render_route,
-    render_sources_only,
+from app.answering.citations import check_citations, drop_citations, strip_citations
+from app.answering.events import (
+    AnswerReset,
+    AnswerToken,
+    Done,
+    Event,
+    StepFinished,
+    StepStarted,
+    StepToken,
 )
-from app.citations import check_citations, drop_citations, strip_citations
-from app.config import RoutingPolicy, Settings
-from app.llm.errors import EndpointUnreachable
-from app.llm.types import Completion, TokenKind
-from app.model_calls import (
+from app.answering.model_calls import (
     MarkerGate,
     ModelCall,
     StreamsCompletions,
@@ -61,7 +55,8 @@ from app.model_calls import (
     record_call,
     stream_call,
 )
-from app.prompting import (
+from app.answering.options import AnswerConfig, AskOptions, Exchange
+from app.answering.prompting import (
     Prompt,
     build_messages,
     clean_rewrite,
@@ -70,27 +65,31 @@ from app.prompting import (
     needs_context,
     rewrite_messages,
 )
+from app.answering.rendering import (
+    format_duration,
+    render_model_step,
+    render_not_found,
+    render_retrieval,
+    render_route,
+    render_sources_only,
+)
+from app.answering.result import AnswerResult, ModelUsage, Route, StepName, StepRecord
+from app.answering.routing import (
+    Signals,
+    compute_signals,
+    decide,
+    is_not_found,
+    nothing_relevant,
+    signal_rows,
+)
+from app.answering.steps import step_title
+from app.llm.errors import EndpointUnreachable
+from app.llm.types import Completion
 from app.retrieval.fusion import fuse_rankings
-from app.router import compute_signals, decide, is_not_found, nothing_relevant, signal_rows
 
 if TYPE_CHECKING:
     from app.retrieval.types import Hit
 
-__all__ = [
-    "AnswerReset",
-    "AnswerResult",
-    "AnswerToken",
-    "AskOptions",
-    "Done",
-    "Event",
-    "StepFinished",
-    "StepStarted",
-    "StepToken",
-    "Turn",
-    "ask",
-    "render_footer",
-    "render_not_found",
-]
 
 REWRITE_MAX_TOKENS = 96
 
@@ -98,82 +97,13 @@ REWRITE_MAX_TOKENS = 96
 # --- inputs ---------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class AskOptions:
-    """Per-chat settings the user can change in the UI."""
-
-    top_k: int
-    policy: RoutingPolicy
-    rewrite: bool
-    temperature: float
-    show_draft_hint: bool
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AskOptions:
-        return cls(
-            top_k=settings.top_k,
-            policy=settings.routing_policy,
-            rewrite=settings.rewrite_followups,
-            temperature=settings.temperature,
-            show_draft_hint=settings.show_draft_hint,
-        )
-
-
-@dataclass(slots=True)
-class Turn:
-    """One earlier question and the answer shown for it."""
-
-    question: str
-    answer: str
-
-
 class SearchesLibrary(Protocol):
     def search(self, query: str, k: int, scope: str | None = None) -> list[Hit]: ...
 
 
-# --- events ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StepStarted:
-    step: StepName
-
-
-@dataclass(frozen=True, slots=True)
-class StepToken:
-    step: StepName
-    text: str
-    kind: TokenKind
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerToken:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerReset:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class StepFinished:
-    step: StepName
-    name: str
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    result: AnswerResult
-
-
-Event = StepStarted | StepToken | AnswerToken | AnswerReset | StepFinished | Done
-
-
-def _history_for_prompt(history: Sequence[Turn]) -> list[Turn]:
+def _history_for_prompt(history: Sequence[Exchange]) -> list[Exchange]:
     # Old answers cite old context blocks; their [n] would point at the wrong blocks now.
-    return [Turn(t.question, " ".join(strip_citations(t.answer).split())) for t in history]
+    return [Exchange(t.question, " ".join(strip_citations(t.answer).split())) for t in history]
 
 
 def _scope_label(scope: str | None) -> str:
@@ -188,27 +118,31 @@ def _scope_label(scope: str | None) -> str:
 async def ask(
     question: str,
     *,
-    history: list[Turn],
+    history: list[Exchange],
     scope: str | None,
     options: AskOptions,
     library: SearchesLibrary,
     gateway: StreamsCompletions,
-    settings: Settings,
+    config: AnswerConfig,
 ) -> AsyncIterator[Event]:
     """Answer `question`; see the module docstring for the events and failure handling."""
-    turn = _Turn(question, history, scope, options, gateway, settings)
+    turn = _Run(question, history, scope, options, gateway, config)
     if history and options.rewrite and needs_context(question):
         async for event in turn.rewrite():
             yield event
     for event in turn.retrieve(library):
         yield event
-    if nothing_relevant(turn.hits, settings.min_retrieval_score):
+    if nothing_relevant(turn.hits, config.min_retrieval_score):
         for event in turn.abstain():
             yield event
         return
-    draft_call = ModelCall(turn.fit(turn.hits, settings.context_token_budget))
-    async for event in turn.draft(draft_call):
-        yield event
+    draft_call: ModelCall | None = None
+    async for item in turn.draft(turn.fit(turn.hits, config.context_token_budget)):
+        if isinstance(item, ModelCall):
+            draft_call = item
+        else:
+            yield item
+    assert draft_call is not None
     if draft_call.completion is None:
         for event in turn.sources_only(draft_call):
             yield event
@@ -217,23 +151,23 @@ async def ask(
         yield event
 
 
-class _Turn:
+class _Run:
     """The state one question accumulates as `ask` walks through its steps."""
 
     def __init__(
         self,
         question: str,
-        history: Sequence[Turn],
+        history: Sequence[Exchange],
         scope: str | None,
         options: AskOptions,
         gateway: StreamsCompletions,
-        settings: Settings,
+        config: AnswerConfig,
     ) -> None:
         self.question = question
         self.scope = scope
         self.options = options
         self.gateway = gateway
-        self.settings = settings
+        self.config = config
         self.t_start = time.perf_counter()
         self.history = _history_for_prompt(history)
         self.searched_query = question
@@ -269,16 +203,12 @@ class _Turn:
             hits,
             self.history,
             budget=budget,
-            history_turns=self.settings.history_turns,
+            history_turns=self.config.history_turns,
         )
 
     def record(self, step: StepName, model: str, call: ModelCall, t0: float) -> StepFinished:
-        s = self.settings
-        prices = (
-            (s.escalation_price_in_per_1k, s.escalation_price_out_per_1k)
-            if step == "escalate"
-            else (s.draft_price_in_per_1k, s.draft_price_out_per_1k)
-        )
+        c = self.config
+        prices = c.escalation_prices if step == "escalate" else c.draft_prices
         record = record_call(step, model, call, time.perf_counter() - t0, prices)
         self.steps.append(record)
         add_usage(self.usage, record)
@@ -287,7 +217,7 @@ class _Turn:
     def route_step(
         self, label: str, reasons: list[str], rows: list[tuple[str, str]]
     ) -> Iterator[Event]:
-        name = f"Route · {label}"
+        name = step_title("route", label)
         self.steps.append(StepRecord(step="route", name=name, seconds=0.0))
         yield StepStarted("route")
         yield StepFinished("route", name, render_route(label, reasons, rows))
@@ -322,20 +252,23 @@ class _Turn:
         messages = rewrite_messages(
             self.question,
             self.history,
-            history_turns=self.settings.history_turns,
-            budget=self.settings.context_token_budget,
+            history_turns=self.config.history_turns,
+            budget=self.config.context_token_budget,
         )
-        tokens = count_message_tokens(messages)
-        call = ModelCall(Prompt(messages=messages, blocks=[], tokens=tokens))
+        prompt = Prompt(messages=messages, blocks=[], tokens=count_message_tokens(messages))
+        call = ModelCall(prompt)
         async for ev in stream_call(
             self.gateway,
-            self.settings.draft_model,
-            call,
+            self.config.draft_model,
+            prompt,
             None,
             temperature=0.0,
             max_tokens=REWRITE_MAX_TOKENS,
         ):
-            yield StepToken("rewrite", ev.text, ev.kind)
+            if isinstance(ev, ModelCall):
+                call = ev
+            else:
+                yield StepToken("rewrite", ev.text, ev.kind)
         if call.completion is not None and not call.completion.incomplete:
             self.searched_query = clean_rewrite(call.completion.text, self.question)
             call.notes.append(f"“{self.question.strip()}” → “{self.searched_query}”")
@@ -345,7 +278,7 @@ class _Turn:
             c = call.completion
             reason = call.error.user_message if call.error else (c and c.error) or "cut off"
             call.notes.append(f"Rewrite failed ({reason}); searched the question as asked.")
-        yield self.record("rewrite", self.settings.draft_model, call, t0)
+        yield self.record("rewrite", self.config.draft_model, call, t0)
 
     def retrieve(self, library: SearchesLibrary) -> Iterator[Event]:
         yield StepStarted("retrieve")
@@ -356,13 +289,13 @@ class _Turn:
         rankings = [library.search(q, top_k, scope=scope) for q in queries]
         self.hits = fuse_rankings(rankings, top_k) if len(rankings) > 1 else rankings[0]
         seconds = time.perf_counter() - t0
-        name = f"Retrieve · {format_duration(seconds)}"
+        name = step_title("retrieve", format_duration(seconds))
         self.steps.append(StepRecord(step="retrieve", name=name, seconds=seconds))
         yield StepFinished("retrieve", name, render_retrieval(queries, self.hits))
 
     def abstain(self) -> Iterator[Event]:
         top = f"{self.hits[0].score:.2f}" if self.hits else "none"
-        minimum = self.settings.min_retrieval_score
+        minimum = self.config.min_retrieval_score
         reasons = [
             "retrieval found nothing relevant, so no model was asked: a larger model would "
             "only guess more fluently",
@@ -372,26 +305,33 @@ class _Turn:
         yield from self.route_step("abstain", reasons, rows)
         answer = self.not_found_text()
         yield self.show(answer)
-        yield self.finish(answer=answer, route="abstained", reasons=reasons, not_found=True)
+        yield self.finish(answer=answer, route=Route.NOTHING_FOUND, reasons=reasons, not_found=True)
 
-    async def draft(self, call: ModelCall) -> AsyncIterator[Event]:
+    async def draft(self, prompt: Prompt) -> AsyncIterator[Event | ModelCall]:
+        """The draft step's events, then its ModelCall."""
         yield StepStarted("draft")
         t0 = time.perf_counter()
-        if self.endpoint_down is not None:
-            call.error = self.endpoint_down  # the rewrite just failed to connect; don't wait
-        else:
+        # The rewrite just failed to connect: don't wait for the same timeout again.
+        call = ModelCall(prompt, error=self.endpoint_down)
+        if self.endpoint_down is None:
             async for item in _stream_step(
                 "draft",
                 self.gateway,
-                self.settings.draft_model,
-                call,
+                self.config.draft_model,
+                prompt,
                 lambda budget: self.fit(self.hits, budget),
                 temperature=self.options.temperature,
-                max_tokens=self.settings.max_answer_tokens,
+                max_tokens=self.config.max_answer_tokens,
             ):
-                yield item if isinstance(item, StepToken) else self.show(item)
-        yield self.record("draft", self.settings.draft_model, call, t0)
+                if isinstance(item, ModelCall):
+                    call = item
+                elif isinstance(item, StepToken):
+                    yield item
+                elif self.options.stream_draft:  # otherwise the answer appears once routed
+                    yield self.show(item)
+        yield self.record("draft", self.config.draft_model, call, t0)
         self.notices.extend(call.notes)  # e.g. "the context was shrunk and retried"
+        yield call
 
     def sources_only(self, call: ModelCall) -> Iterator[Event]:
         assert call.error is not None
@@ -402,7 +342,7 @@ class _Turn:
         yield from self.replace_answer(answer)
         yield self.finish(
             answer=answer,
-            route="sources_only",
+            route=Route.SOURCES_ONLY,
             reasons=reasons,
             blocks=[],
             citations={n: h for n, h in enumerate(self.hits, start=1)},
@@ -411,7 +351,6 @@ class _Turn:
     async def route_and_answer(
         self, draft_call: ModelCall, draft: Completion
     ) -> AsyncIterator[Event]:
-        settings = self.settings
         signals = compute_signals(
             draft.text,
             finish_reason=draft.finish_reason,
@@ -419,120 +358,151 @@ class _Turn:
             logprobs=draft.logprobs,
             blocks=draft_call.prompt.blocks,
             hits=self.hits,
-            min_draft_tokens=settings.min_draft_tokens,
+            min_draft_tokens=self.config.min_draft_tokens,
         )
-        decision = decide(signals, policy=self.options.policy, threshold=settings.escalate_below)
-        rows = signal_rows(signals, decision)
+        decision = decide(signals, policy=self.options.policy, threshold=self.config.escalate_below)
         label = "escalate" if decision.escalate else "keep draft"
-        for event in self.route_step(label, decision.reasons, rows):
+        for event in self.route_step(label, decision.reasons, signal_rows(signals, decision)):
+            yield event
+        final = _Final(draft, draft_call.prompt, Route.DRAFT_KEPT, list(decision.reasons))
+        if decision.escalate:
+            hint = draft.text if self.options.show_draft_hint and not signals.marker else None
+            async for item in self.escalate_or_keep(draft_call.prompt, hint, final):
+                if isinstance(item, _Final):
+                    final = item
+                else:
+                    yield item
+        for event in self.answer_with(final, draft.text, decision.confidence, signals):
             yield event
 
-        final, final_prompt, route = draft, draft_call.prompt, "draft"
-        reasons = list(decision.reasons)
-        if decision.escalate:
-            show_hint = self.options.show_draft_hint and draft.text and not signals.marker
-            esc_call = ModelCall(
-                _escalation_prompt(
-                    self.searched_query,
-                    draft_call.prompt,
-                    self.history,
-                    draft.text if show_hint else None,
-                    settings,
-                )
-            )
-            async for event in self.escalate(esc_call, [b.hit for b in draft_call.prompt.blocks]):
-                yield event
-            why = _escalation_failure(esc_call)
-            if why is None:
-                assert esc_call.completion is not None
-                final, final_prompt, route = esc_call.completion, esc_call.prompt, "escalated"
+    async def escalate_or_keep(
+        self, draft_prompt: Prompt, hint: str | None, kept: _Final
+    ) -> AsyncIterator[Event | _Final]:
+        """The escalation's events, then what answers: the escalation, or the draft kept."""
+        prompt = _escalation_prompt(
+            self.searched_query, draft_prompt, self.history, hint or None, self.config
+        )
+        call = ModelCall(prompt)
+        async for item in self.escalate(prompt, [b.hit for b in draft_prompt.blocks]):
+            if isinstance(item, ModelCall):
+                call = item
             else:
-                self.notices.append(
-                    f"Escalation to {settings.escalation_model} failed: {why} Showing the draft."
-                )
-                reasons.append(f"escalation failed ({why.rstrip('.')}); the draft is shown")
-                route = "draft_kept"
+                yield item
+        why = _escalation_failure(call)
+        if why is None:
+            assert call.completion is not None
+            yield _Final(call.completion, call.prompt, Route.ESCALATED, kept.reasons)
+            return
+        model = self.config.escalation_model
+        self.notices.append(f"Escalation to {model} failed: {why} Showing the draft.")
+        reasons = [*kept.reasons, f"escalation failed ({why.rstrip('.')}); the draft is shown"]
+        yield _Final(kept.completion, kept.prompt, Route.ESCALATION_FAILED, reasons)
 
-        if final.incomplete:
+    def answer_with(
+        self, final: _Final, draft_text: str, confidence: float, signals: Signals
+    ) -> Iterator[Event]:
+        """Check the final text's citations, show it, and finish the turn."""
+        c = final.completion
+        if c.incomplete:
             self.notices.append(
-                f"The answer stopped early ({final.error}); what arrived is shown and may be "
+                f"The answer stopped early ({c.error}); what arrived is shown and may be "
                 "incomplete."
             )
-        not_found = is_not_found(final.text)
+        not_found = is_not_found(c.text)
         citations: dict[int, Hit] = {}
         dropped: list[int] = []
         if not_found:
             answer = self.not_found_text()
-        elif not final.text.strip():
+        elif not c.text.strip():
             answer = "The model returned an empty answer."
-            self.notices.append(f"{final.model} returned an empty answer.")
+            self.notices.append(f"{c.model} returned an empty answer.")
         else:
-            check = check_citations(final.text, final_prompt.blocks)
+            check = check_citations(c.text, final.prompt.blocks)
             citations, dropped = dict(check.valid), list(check.invalid)
-            answer = drop_citations(final.text, dropped)
-        for event in self.replace_answer(answer):
-            yield event
+            answer = drop_citations(c.text, dropped)
+        yield from self.replace_answer(answer)
         yield self.finish(
             answer=answer,
-            route=route,
-            reasons=reasons,
-            confidence=decision.confidence,
+            route=final.route,
+            reasons=final.reasons,
+            confidence=confidence,
             signals=signals,
-            decision=decision,
-            signal_table=rows,
-            blocks=list(final_prompt.blocks),
+            blocks=list(final.prompt.blocks),
             citations=citations,
             dropped_citations=dropped,
             not_found=not_found,
-            incomplete=final.incomplete,
-            draft=draft.text,
+            incomplete=c.incomplete,
+            draft=draft_text,
         )
 
-    async def escalate(self, call: ModelCall, context_hits: list[Hit]) -> AsyncIterator[Event]:
+    async def escalate(
+        self, prompt: Prompt, context_hits: list[Hit]
+    ) -> AsyncIterator[Event | ModelCall]:
+        """The escalation step's events, then its ModelCall."""
         yield StepStarted("escalate")
         t0 = time.perf_counter()
+        call = ModelCall(prompt)
         replaced = False
         async for item in _stream_step(
             "escalate",
             self.gateway,
-            self.settings.escalation_model,
-            call,
+            self.config.escalation_model,
+            prompt,
             lambda budget: self.fit(context_hits, budget),
             temperature=self.options.temperature,
-            max_tokens=self.settings.max_answer_tokens,
+            max_tokens=self.config.max_answer_tokens,
         ):
-            if isinstance(item, StepToken):
+            if isinstance(item, ModelCall):
+                call = item
+            elif isinstance(item, StepToken):
                 yield item
-                continue
-            if not replaced:  # the draft stays on screen until the escalation has words
-                replaced = True
-                yield self.reset()
-            yield self.show(item)
-        yield self.record("escalate", self.settings.escalation_model, call, t0)
+            else:
+                if not replaced:  # the draft stays on screen until the escalation has words
+                    replaced = True
+                    yield self.reset()
+                yield self.show(item)
+        yield self.record("escalate", self.config.escalation_model, call, t0)
         self.notices.extend(call.notes)
+        yield call
 
 
 async def _stream_step(
     step: StepName,
     gateway: StreamsCompletions,
     model: str,
-    call: ModelCall,
+    prompt: Prompt,
     refit: Callable[[int], Prompt] | None,
     *,
     temperature: float,
     max_tokens: int,
-) -> AsyncIterator[StepToken | str]:
-    """A model step's tokens as StepTokens, plus (as plain str) the answer text that is safe
-    to show: the insufficient-context marker is held back."""
+) -> AsyncIterator[StepToken | str | ModelCall]:
+    """A model step's tokens as StepTokens, the answer text that is safe to show (as plain
+    str; the insufficient-context marker is held back), and the ModelCall last."""
     gate = MarkerGate()
+    call: ModelCall | None = None
     async for ev in stream_call(
-        gateway, model, call, refit, temperature=temperature, max_tokens=max_tokens
+        gateway, model, prompt, refit, temperature=temperature, max_tokens=max_tokens
     ):
+        if isinstance(ev, ModelCall):
+            call = ev
+            continue
         yield StepToken(step, ev.text, ev.kind)
         if ev.kind == "answer" and (out := gate.feed(ev.text)):
             yield out
     if tail := gate.flush():
         yield tail
+    assert call is not None
+    yield call
+
+
+@dataclass(frozen=True, slots=True)
+class _Final:
+    """What answers the question: a completion, the prompt it saw, how it was routed."""
+
+    completion: Completion
+    prompt: Prompt
+    route: Route
+    reasons: list[str]
 
 
 def _escalation_failure(call: ModelCall) -> str | None:
@@ -552,9 +522,9 @@ def _escalation_failure(call: ModelCall) -> str | None:
 def _escalation_prompt(
     question: str,
     draft_prompt: Prompt,
-    history: Sequence[Turn],
+    history: Sequence[Exchange],
     hint: str | None,
-    settings: Settings,
+    config: AnswerConfig,
 ) -> Prompt:
     """The draft's context, unchanged, with the draft as a hint when it fits the budget.
 
@@ -569,7 +539,7 @@ def _escalation_prompt(
     if hint is not None:
         messages = build_messages(question, draft_prompt.blocks, turns, draft_hint=hint)
         tokens = count_message_tokens(messages)
-        if tokens <= max(settings.context_token_budget, draft_prompt.tokens):
+        if tokens <= max(config.context_token_budget, draft_prompt.tokens):
             return Prompt(
                 messages=messages,
                 blocks=draft_prompt.blocks,

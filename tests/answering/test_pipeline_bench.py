@@ -2,7 +2,7 @@
 
 import json
 
-from app.pipeline_bench import QUESTIONS, main
+from app.answering.bench import QUESTIONS, main
 from tests.support.processes import ROOT
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.safe_markdown import inert_markdown, literal
+from app.answering.safe_markdown import inert_markdown, literal
 
 
 @pytest.mark.parametrize(

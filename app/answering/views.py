@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.answer import AnswerResult, render_footer
+from app.answering.rendering import render_footer
+from app.answering.result import AnswerResult, Route
+from app.answering.safe_markdown import inert_markdown, literal
 from app.retrieval.types import Hit
-from app.safe_markdown import inert_markdown, literal
 
 _KEEP_LINE = re.compile(r"^(#{1,6} |[-*+] |\d+[.)] |\|)")
 
@@ -24,7 +25,7 @@ class CitationView:
 def cited_hits(result: AnswerResult) -> dict[int, Hit]:
     if result.citations:
         return dict(sorted(result.citations.items()))
-    if result.route == "sources_only":
+    if result.route is Route.SOURCES_ONLY:
         # Sources-only answers number the passages themselves, in rank order.
         return {n: h for n, h in enumerate(sorted(result.hits, key=lambda h: h.rank), start=1)}
     return {}

@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from app.answer import ModelUsage, StepName, StepRecord, cost, format_duration
+from app.answering.prompting import NOT_FOUND_MARKER, Prompt, shrink_budget
+from app.answering.rendering import format_duration
+from app.answering.result import ModelUsage, StepName, StepRecord, cost
+from app.answering.steps import step_title
 from app.llm.errors import ContextTooLong, LLMError
 from app.llm.types import Completion, TokenEvent
-from app.prompting import NOT_FOUND_MARKER, Prompt, shrink_budget
 
 
 class StreamsCompletions(Protocol):
@@ -59,14 +61,16 @@ class ModelCall:
 async def stream_call(
     gateway: StreamsCompletions,
     model: str,
-    call: ModelCall,
+    prompt: Prompt,
     refit: Callable[[int], Prompt] | None,
     *,
     temperature: float,
     max_tokens: int,
-) -> AsyncIterator[TokenEvent]:
-    """Stream one call, filling `call`. On ContextTooLong (always raised before the first
-    token) refit the prompt to `shrink_budget` and try exactly once more."""
+) -> AsyncIterator[TokenEvent | ModelCall]:
+    """Stream one call: its token events, then its `ModelCall` record last (as the gateway
+    yields its `Completion` last). On ContextTooLong (always raised before the first token)
+    refit the prompt to `shrink_budget` and try exactly once more."""
+    call = ModelCall(prompt)
     while True:
         call.attempts += 1
         try:
@@ -77,11 +81,11 @@ async def stream_call(
                     call.completion = item
                 else:
                     yield item
-            return
+            break
         except ContextTooLong as e:
             if refit is None or call.attempts > 1:
                 call.error = e
-                return
+                break
             before = call.prompt
             call.prompt = refit(shrink_budget(before))
             call.notes.append(
@@ -91,7 +95,8 @@ async def stream_call(
             )
         except LLMError as e:
             call.error = e
-            return
+            break
+    yield call
 
 
 def record_call(
@@ -119,8 +124,7 @@ def record_call(
         record.usage_reported = c.usage_reported
         record.finish_reason = c.finish_reason
         record.cost = cost(c.prompt_tokens, c.completion_tokens, *prices)
-    title = {"draft": "Draft", "escalate": "Escalate", "rewrite": "Rewrite"}.get(step, step)
-    parts = [title] if step == "rewrite" else [title, model]
+    parts = [] if step == "rewrite" else [model]
     if c is None:
         parts.append("failed")
     elif c.timing.ttft_s is not None and step != "rewrite":
@@ -128,7 +132,7 @@ def record_call(
     if c is not None and c.incomplete:
         parts.append("cut off")
     parts.append(format_duration(seconds))
-    record.name = " · ".join(parts)
+    record.name = step_title(step, *parts)
     return record
 
 

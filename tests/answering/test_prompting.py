@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.prompting import (
+from app.answering.prompting import (
     NOT_FOUND_MARKER,
     SYSTEM_PROMPT,
     ContextBlock,
@@ -17,7 +17,7 @@ from app.prompting import (
     source_label,
 )
 from app.tokens import count_tokens
-from tests.core.factories import hit
+from tests.answering.factories import hit
 
 
 @dataclass

@@ -1,7 +1,6 @@
-from app.answer import (
-    AnswerResult,
-    ModelUsage,
-    cost,
+from app.answering.model_calls import MarkerGate
+from app.answering.prompting import NOT_FOUND_MARKER
+from app.answering.rendering import (
     format_cost,
     format_duration,
     render_footer,
@@ -10,14 +9,18 @@ from app.answer import (
     render_route,
     render_sources_only,
 )
-from app.model_calls import MarkerGate
-from app.prompting import NOT_FOUND_MARKER
-from tests.core.factories import hit
+from app.answering.result import AnswerResult, ModelUsage, Route, cost
+from tests.answering.factories import hit
 
 
 def result(**kw) -> AnswerResult:
     base = dict(
-        question="Q?", searched_query="Q?", scope=None, answer="A [1].", route="draft", reasons=[]
+        question="Q?",
+        searched_query="Q?",
+        scope=None,
+        answer="A [1].",
+        route=Route("draft_kept"),
+        reasons=[],
     )
     return AnswerResult(**{**base, **kw})
 
@@ -38,7 +41,7 @@ def test_cost_and_its_format():
 
 def test_footer_for_an_escalated_answer():
     r = result(
-        route="escalated",
+        route=Route("escalated"),
         usage={
             "phi-4-mini": ModelUsage(1000, 20, 0.0),
             "gpt-oss-20b": ModelUsage(1234, 190, 0.0125),
@@ -54,11 +57,11 @@ def test_footer_for_an_escalated_answer():
 
 
 def test_footer_without_a_model_and_when_incomplete():
-    assert render_footer(result(route="abstained", ttft_s=0.002, total_s=0.002)) == (
-        "no model answered · not found · first token 2 ms · 2 ms"
+    assert render_footer(result(route=Route("nothing_found"), ttft_s=0.002, total_s=0.002)) == (
+        "no model answered · nothing found · first token 2 ms · 2 ms"
     )
     # The draft model was tried but never answered: it isn't listed as used.
-    down = result(route="sources_only", usage={"phi-4-mini": ModelUsage()}, total_s=0.02)
+    down = result(route=Route("sources_only"), usage={"phi-4-mini": ModelUsage()}, total_s=0.02)
     assert render_footer(down) == "no model answered · sources only · 20 ms"
     footer = render_footer(
         result(usage={"phi-4-mini": ModelUsage(10, 5)}, incomplete=True, total_s=1.0)
@@ -125,7 +128,7 @@ def test_marker_gate_hides_the_marker_but_not_other_text():
 
 
 def test_sources_only_excerpts_drop_markdown_heading_markers():
-    from app.answer import render_sources_only
+    from app.answering.rendering import render_sources_only
     from app.retrieval.types import Chunk, Hit
 
     chunk = Chunk(

@@ -1,119 +1,16 @@
-"""The answer record (`AnswerResult`) and the pure text renderings the UI shows around it.
-
-`AnswerResult` is what one question produced: the final text, how it was routed and why,
-every signal, each step's timings and tokens, the emulated cost, the context given to the
-model, and the citations. The Chainlit UI and the evaluation both read it; nothing in it
-refers to the UI.
-"""
+"""Plain-text and markdown renderings of a result and its steps, for the chat and reports."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from app.safe_markdown import literal
+from app.answering.result import AnswerResult, Route, StepRecord
+from app.answering.safe_markdown import literal
 
 if TYPE_CHECKING:
-    from app.prompting import ContextBlock
     from app.retrieval.types import Hit
-    from app.router import Decision, Signals
-
-Route = Literal["draft", "escalated", "abstained", "sources_only", "draft_kept"]
-"""How the answer was produced.
-
-draft         the draft model's answer was kept (confident enough, or policy `never`)
-escalated     the escalation model answered from the same context
-abstained     retrieval found nothing relevant; no model was asked (see `pipeline.ask`)
-sources_only  the draft model could not be used; the answer lists the retrieved passages
-draft_kept    escalation was wanted but failed; the draft is shown instead
-"""
-
-StepName = Literal["rewrite", "retrieve", "draft", "route", "escalate"]
-
-
-@dataclass(slots=True)
-class StepRecord:
-    """One step's timing and, for model calls, tokens and cost."""
-
-    step: StepName
-    name: (
-        str  # the label shown, latency included: "Draft · phi-4-mini · first token 180 ms · 1.9 s"
-    )
-    seconds: float  # wall-clock duration of the step
-    model: str | None = None  # configured name, for model calls
-    model_id: str | None = None  # the server's ID it resolved to
-    ttft_s: float | None = None  # from the request being sent to the first token
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    tokens_per_s: float | None = None
-    usage_reported: bool | None = None  # False: token counts come from the project tokenizer
-    finish_reason: str | None = None
-    cost: float = 0.0  # emulated, from the configured price per 1k tokens
-    attempts: int = 1  # 2 when the context was too long and was shrunk once
-    error: str | None = None  # user-facing message when the call failed
-
-
-@dataclass(slots=True)
-class ModelUsage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-
-
-@dataclass(slots=True)
-class AnswerResult:
-    """Everything one question produced. Read by the UI (footer, steps, citations) and the
-    evaluation (route, signals, timings, cost)."""
-
-    question: str  # as the user asked it
-    searched_query: str  # what retrieval searched: the standalone rewrite, or the question
-    scope: str | None  # retrieval scope passed to `Library.search`
-    answer: str  # the final text shown; invalid citations already removed
-    route: Route
-    reasons: list[str]  # plain words, most important first
-    confidence: float | None = None  # the router's confidence in the draft; None if no draft
-    signals: Signals | None = None  # every measured signal of the draft
-    decision: Decision | None = None
-    signal_table: list[tuple[str, str]] = field(default_factory=list)  # (signal, value) rows
-    steps: list[StepRecord] = field(default_factory=list)  # in the order they ran
-    usage: dict[str, ModelUsage] = field(default_factory=dict)  # per configured model name
-    hits: list[Hit] = field(default_factory=list)  # everything retrieval returned, by rank
-    blocks: list[ContextBlock] = field(default_factory=list)  # context given to the final model
-    citations: dict[int, Hit] = field(default_factory=dict)  # valid [n] in `answer` -> hit
-    dropped_citations: list[int] = field(default_factory=list)  # [n] removed: no such block
-    not_found: bool = False  # the model replied with the insufficient-context marker
-    incomplete: bool = False  # the answer's stream was cut; `answer` is partial
-    notices: list[str] = field(default_factory=list)  # warnings and errors for the user
-    draft: str | None = None  # the draft model's answer text, if there was one
-    ttft_s: float | None = None  # question to first visible answer text
-    total_s: float = 0.0  # question to final answer
-
-    @property
-    def total_cost(self) -> float:
-        return sum(u.cost for u in self.usage.values())
-
-    @property
-    def prompt_tokens(self) -> int:
-        return sum(u.prompt_tokens for u in self.usage.values())
-
-    @property
-    def completion_tokens(self) -> int:
-        return sum(u.completion_tokens for u in self.usage.values())
-
-    @property
-    def models(self) -> list[str]:
-        """Models called, in the order first used."""
-        return list(self.usage)
-
-
-def cost(prompt_tokens: int, completion_tokens: int, price_in: float, price_out: float) -> float:
-    """Emulated cost from prices per 1k tokens."""
-    return prompt_tokens / 1000 * price_in + completion_tokens / 1000 * price_out
-
-
-# --- formatting ---------------------------------------------------------------------------
 
 
 def format_duration(seconds: float) -> str:
@@ -133,24 +30,15 @@ def format_cost(value: float) -> str:
     return f"${value:.2f}"
 
 
-ROUTE_LABELS: dict[str, str] = {
-    "draft": "draft kept",
-    "escalated": "escalated",
-    "abstained": "not found",
-    "sources_only": "sources only",
-    "draft_kept": "escalation failed, draft kept",
-}
-
-
 def render_footer(result: AnswerResult) -> str:
     """One line under the answer: models, route, first token, total, tokens, emulated cost.
 
     `phi-4-mini → gpt-oss-20b · escalated · first token 180 ms · 6.4 s · 1,234 in / 210 out · $0`
     """
     # A model that was tried but never answered (sources only) is not "used".
-    answered = result.models if result.route != "sources_only" else []
+    answered = result.models if result.route is not Route.SOURCES_ONLY else []
     parts = [" → ".join(answered) if answered else "no model answered"]
-    parts.append(ROUTE_LABELS.get(result.route, result.route))
+    parts.append(result.route.label)
     if result.incomplete:
         parts.append("incomplete")
     if result.ttft_s is not None:
@@ -164,7 +52,7 @@ def render_footer(result: AnswerResult) -> str:
 
 def _hit_label(hit: Hit) -> str:
     """The passage's file, page and section, as literal markdown (names come from documents)."""
-    from app.prompting import source_label
+    from app.answering.prompting import source_label
 
     return literal(source_label(hit))
 

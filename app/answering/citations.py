@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.prompting import ContextBlock
+    from app.answering.prompting import ContextBlock
     from app.retrieval.types import Hit
 
 # `[1]`, `[1, 2]`, `[1,2; 3]`, `[1-3]`. Ranges are expanded. Markdown links `[1](url)` are

@@ -1,6 +1,6 @@
 """What grounding costs in latency: the full pipeline against a bare model call, same server.
 
-    python -m app.pipeline_bench [--endpoint URL] [--repeat N]
+    python -m app.answering.bench [--endpoint URL] [--repeat N]
 
 For each question it measures, in the same run and against the same endpoint:
 - baseline: the draft model streaming an answer to the bare question (no retrieval, no
@@ -19,11 +19,13 @@ import statistics
 import sys
 import time
 
+from app.answering.answerer import Answerer
+from app.answering.events import AnswerToken, Done
+from app.answering.options import AskOptions
 from app.config import SettingsError, load_settings
 from app.llm.errors import LLMError
 from app.llm.gateway import LLMGateway
 from app.llm.types import Completion
-from app.pipeline import AnswerToken, AskOptions, Done, ask
 from app.retrieval.library import Library
 
 QUESTIONS = [
@@ -46,19 +48,11 @@ async def _baseline(gateway: LLMGateway, model: str, question: str, max_tokens: 
     return {"ttft_s": first, "total_s": time.perf_counter() - t0}
 
 
-async def _pipeline(question: str, library, gateway, settings, options) -> dict:
+async def _pipeline(question: str, answerer: Answerer, options: AskOptions) -> dict:
     t0 = time.perf_counter()
     first = None
     route = None
-    async for event in ask(
-        question,
-        history=[],
-        scope=None,
-        options=options,
-        library=library,
-        gateway=gateway,
-        settings=settings,
-    ):
+    async for event in answerer.ask(question, options=options):
         if first is None and isinstance(event, AnswerToken) and event.text.strip():
             first = time.perf_counter() - t0
         if isinstance(event, Done):
@@ -77,6 +71,7 @@ async def run(endpoint: str | None, repeat: int, max_tokens: int) -> dict:
     library = await asyncio.to_thread(Library.open, settings)
     gateway = LLMGateway(settings)
     options = AskOptions.from_settings(settings)
+    answerer = Answerer(library, gateway, settings)
     rows = []
     try:
         # One warm-up call so model loading is not billed to the first question.
@@ -84,7 +79,7 @@ async def run(endpoint: str | None, repeat: int, max_tokens: int) -> dict:
         for question in QUESTIONS:
             for _ in range(repeat):
                 base = await _baseline(gateway, settings.draft_model, question, max_tokens)
-                pipe = await _pipeline(question, library, gateway, settings, options)
+                pipe = await _pipeline(question, answerer, options)
                 rows.append({"question": question, "baseline": base, "pipeline": pipe})
     finally:
         await gateway.aclose()
@@ -143,7 +138,7 @@ def print_report(report: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.pipeline_bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m app.answering.bench", description=__doc__)
     parser.add_argument("--endpoint", help="OpenAI-compatible base URL (default: settings)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per question")
     parser.add_argument("--max-tokens", type=int, default=64, help="answer tokens per call")

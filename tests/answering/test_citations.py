@@ -1,6 +1,6 @@
-from app.citations import check_citations, drop_citations, find_citations, strip_citations
-from app.prompting import ContextBlock
-from tests.core.factories import hit
+from app.answering.citations import check_citations, drop_citations, find_citations, strip_citations
+from app.answering.prompting import ContextBlock
+from tests.answering.factories import hit
 
 
 def test_find_citations_handles_groups_ranges_and_links():
