@@ -18,6 +18,7 @@ import json
 import statistics
 import sys
 import time
+from typing import Any
 
 from app.answering.answerer import Answerer
 from app.answering.events import AnswerToken, Done
@@ -72,7 +73,7 @@ async def run(endpoint: str | None, repeat: int, max_tokens: int) -> dict:
     gateway = LLMGateway(settings)
     options = AskOptions.from_settings(settings)
     answerer = Answerer(library, gateway, settings)
-    rows = []
+    rows: list[dict[str, Any]] = []
     try:
         # One warm-up call so model loading is not billed to the first question.
         await _baseline(gateway, settings.draft_model, "Hello.", 8)

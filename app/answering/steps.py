@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from app.answering.result import StepName
+
+StepType = Literal["llm", "retrieval", "tool"]
 
 STEP_TITLES: dict[StepName, str] = {
     "rewrite": "Rewrite",
@@ -13,7 +17,7 @@ STEP_TITLES: dict[StepName, str] = {
 }
 
 # Chainlit's step types; they choose the icon.
-STEP_TYPES: dict[StepName, str] = {
+STEP_TYPES: dict[StepName, StepType] = {
     "rewrite": "llm",
     "retrieve": "retrieval",
     "draft": "llm",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import chainlit as cl
 from chainlit.utils import utc_now
@@ -168,7 +169,9 @@ class TurnView:
     async def _done(self, result: AnswerResult) -> None:
         self.result = result
         views = citation_views(result)
-        elements = [cl.Text(name=v.name, content=v.content, display="side") for v in views]
+        elements: list[Any] = [
+            cl.Text(name=v.name, content=v.content, display="side") for v in views
+        ]
         # The footer and notices sit in an element of their own: answer text can imitate
         # their look but cannot put anything there.
         elements.append(

@@ -86,9 +86,12 @@ class LLMGateway:
         self._client = AsyncOpenAI(
             base_url=settings.endpoint,
             api_key=settings.api_key,
-            timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
+            # openai's stubs name a vendored httpx; the real httpx objects are what it uses.
+            timeout=httpx.Timeout(  # type: ignore[arg-type]
+                settings.read_timeout_s, connect=settings.connect_timeout_s
+            ),
             max_retries=max_retries,
-            http_client=http_client,
+            http_client=http_client,  # type: ignore[arg-type]
         )
         # `logprobs=true` alone is free where servers support it (vLLM, Ollama, llama-server)
         # and ignored by llama-cpp-python, which wants `top_logprobs` too but then sorts the
@@ -114,8 +117,10 @@ class LLMGateway:
         """The server's ID for a configured name: exact ID first, then alias matching."""
         if name in self._resolved:
             return self._resolved[name]
-        cached = self._models is not None
-        models = self._models if cached else await self.list_models()
+        models = self._models
+        cached = models is not None
+        if models is None:
+            models = await self.list_models()
         found = match_model(name, models)
         if found is None and cached:
             # The list may predate the model being loaded (`foundry model run …` while the
