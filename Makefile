@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 WHEEL_CACHE ?= $(HOME)/.cache/grounded-assistant/wheels
 LOCAL_LLM_PORT ?= 8088
 
-.PHONY: run install install-test test lint format bench bench-scale bench-pipeline local-llm local-llm-install browser clean
+.PHONY: run install install-test test lint format bench bench-scale bench-pipeline bench-load local-llm local-llm-install browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench-scale: install
 ## bench-pipeline: full pipeline vs a bare model call on the same server (start one first)
 bench-pipeline: install
 	$(BIN)/python -m app.answering.bench $(if $(ENDPOINT),--endpoint $(ENDPOINT))
+
+## bench-load: N concurrent chats through the real app vs direct calls to the same server
+bench-load: install-test
+	$(BIN)/python -m app.chat.load_bench $(if $(CHATS),--chats $(CHATS))
 
 ## local-llm: serve the bundled Gemma 3 270M GGUF as an OpenAI-compatible server
 local-llm: local-llm-install

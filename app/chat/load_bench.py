@@ -1,0 +1,267 @@
+"""Load benchmark: N concurrent chats through the real app against a direct call.
+
+`python -m app.chat.load_bench [--chats 1,10,40] [--turns 3]` starts the scripted
+OpenAI-compatible server (`tests.support.scripted_llm`, a separate process) and the app
+(`chainlit run app/main.py`, a separate process), then, at each concurrency:
+
+- baseline: N concurrent streaming requests straight to the scripted server;
+- app: N socket.io clients, each a chat asking `--turns` questions one after another, as
+  the browser does (websocket transport, Chainlit's own events).
+
+The overhead is the app's time minus the direct call's, for the first answer token and
+for the whole turn, at p50 and p95. The app's CPU time per turn is read from /proc. It
+prints a table and then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import socketio
+
+ROOT = Path(__file__).resolve().parents[2]
+QUESTION = "How do I find the port Foundry Local is using?"
+# About 90 tokens, streamed in 30 pieces 15 ms apart: a fast small model.
+ANSWER = (
+    "Foundry Local picks its port when the service starts, so read it from `foundry service "
+    "status` and set FOUNDRY_LOCAL_ENDPOINT to that address plus /v1 [1]. The Python SDK can "
+    "also report the endpoint of the running service directly, which saves looking it up by "
+    "hand each time the service restarts on another port [1]."
+)
+SCRIPT = {"rules": [{"text": ANSWER, "chunk_chars": 12, "delay_s": 0.015}]}
+
+
+@dataclass
+class Timing:
+    ttft_s: float
+    total_s: float
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.25)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def _start(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        args,
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _app_root(work: Path) -> Path:
+    root = work / "approot"
+    root.mkdir()
+    for name in (".chainlit", "public", "knowledge"):
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns(".index"))
+    shutil.copy(ROOT / "chainlit.md", root / "chainlit.md")
+    return root
+
+
+async def _direct(client: httpx.AsyncClient, base: str) -> Timing:
+    body = {
+        "model": "Phi-4-mini-instruct-generic-cpu",
+        "messages": [{"role": "user", "content": QUESTION}],
+        "stream": True,
+    }
+    t0 = time.perf_counter()
+    first = None
+    async with client.stream("POST", f"{base}/chat/completions", json=body) as r:
+        async for line in r.aiter_lines():
+            if first is None and '"content"' in line:
+                first = time.perf_counter() - t0
+    total = time.perf_counter() - t0
+    return Timing(first if first is not None else total, total)
+
+
+async def _chat(url: str, turns: int) -> list[Timing]:
+    """One browser-like chat: connect, wait for the chat to start, ask `turns` questions."""
+    sio = socketio.AsyncClient(reconnection=False)
+    ready, done = asyncio.Event(), asyncio.Event()
+    state: dict[str, float | None] = {"t0": 0.0, "first": None, "started": None}
+
+    @sio.on("*")
+    async def _any(event: str, data=None) -> None:
+        if event == "chat_settings":  # the last thing on_chat_start sends
+            ready.set()
+        if event == "task_start" and state["t0"]:
+            state["started"] = 1.0
+        is_answer = isinstance(data, dict) and data.get("type") == "assistant_message"
+        if event in ("stream_start", "new_message") and is_answer and state["first"] is None:
+            state["first"] = time.perf_counter() - float(state["t0"] or 0)
+        if event == "task_end" and state["started"]:
+            done.set()
+
+    auth = {"sessionId": str(uuid.uuid4()), "clientType": "webapp", "userEnv": "{}"}
+    await sio.connect(url, socketio_path="/ws/socket.io", transports=["websocket"], auth=auth)
+    await sio.emit("connection_successful")
+    await asyncio.wait_for(ready.wait(), 60)
+    timings = []
+    for _ in range(turns):
+        done.clear()
+        state["first"] = state["started"] = None
+        state["t0"] = time.perf_counter()
+        message = {
+            "id": str(uuid.uuid4()),
+            "name": "User",
+            "type": "user_message",
+            "output": QUESTION,
+            "createdAt": "2026-01-01T00:00:00Z",
+        }
+        await sio.emit("client_message", {"message": message, "fileReferences": []})
+        await asyncio.wait_for(done.wait(), 120)
+        total = time.perf_counter() - float(state["t0"] or 0)
+        timings.append(Timing(float(state["first"] or total), total))
+    await sio.disconnect()
+    return timings
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
+
+
+def _summary(direct: list[Timing], app: list[Timing]) -> dict[str, float]:
+    out = {}
+    for name, key in (("ttft", "ttft_s"), ("total", "total_s")):
+        d = [getattr(t, key) for t in direct]
+        a = [getattr(t, key) for t in app]
+        for q, label in ((0.5, "p50"), (0.95, "p95")):
+            out[f"direct_{name}_ms_{label}"] = _pct(d, q) * 1000
+            out[f"app_{name}_ms_{label}"] = _pct(a, q) * 1000
+            out[f"overhead_{name}_ms_{label}"] = (_pct(a, q) - _pct(d, q)) * 1000
+    out["direct_total_ms_mean"] = statistics.mean(t.total_s for t in direct) * 1000
+    return out
+
+
+async def _level(app_url: str, llm_url: str, chats: int, turns: int, pid: int) -> dict:
+    async with httpx.AsyncClient(timeout=120) as client:
+        direct_runs = await asyncio.gather(
+            *[_direct(client, llm_url) for _ in range(chats * turns)]
+        )
+    cpu0 = _cpu_seconds(pid)
+    per_chat = await asyncio.gather(*[_chat(app_url, turns) for _ in range(chats)])
+    cpu = _cpu_seconds(pid) - cpu0
+    app_runs = [t for chat in per_chat for t in chat]
+    row = {"chats": chats, "turns": len(app_runs), **_summary(list(direct_runs), app_runs)}
+    row["app_cpu_ms_per_turn"] = cpu / len(app_runs) * 1000
+    return row
+
+
+def _print_table(rows: list[dict]) -> None:
+    head = (
+        "| chats | turns | direct first token p50 / p95 | app first token p50 / p95 | "
+        "overhead first token p50 / p95 | overhead total p50 / p95 | app CPU per turn |"
+    )
+    print(head)
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['chats']} | {r['turns']} "
+            f"| {r['direct_ttft_ms_p50']:.0f} / {r['direct_ttft_ms_p95']:.0f} ms "
+            f"| {r['app_ttft_ms_p50']:.0f} / {r['app_ttft_ms_p95']:.0f} ms "
+            f"| {r['overhead_ttft_ms_p50']:.0f} / {r['overhead_ttft_ms_p95']:.0f} ms "
+            f"| {r['overhead_total_ms_p50']:.0f} / {r['overhead_total_ms_p95']:.0f} ms "
+            f"| {r['app_cpu_ms_per_turn']:.1f} ms |"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chats", default="1,10,40", help="comma-separated concurrency levels")
+    parser.add_argument("--turns", type=int, default=3, help="questions per chat")
+    args = parser.parse_args(argv)
+    levels = [int(x) for x in args.chats.split(",") if x.strip()]
+    with tempfile.TemporaryDirectory(prefix="load-bench-") as tmp:
+        work = Path(tmp)
+        llm_port, app_port = _free_port(), _free_port()
+        llm = _start(
+            [sys.executable, "-m", "tests.support.scripted_llm", "--port", str(llm_port)],
+            {"PYTHONPATH": str(ROOT)},
+            ROOT,
+            work / "llm.log",
+        )
+        root = _app_root(work)
+        chainlit = str(Path(sys.executable).parent / "chainlit")
+        app = _start(
+            [chainlit, "run", str(ROOT / "app" / "main.py"), "--headless", "--port", str(app_port)],
+            {
+                "CHAINLIT_APP_ROOT": str(root),
+                "FOUNDRY_LOCAL_ENDPOINT": f"http://127.0.0.1:{llm_port}/v1",
+                "KNOWLEDGE_DIR": str(root / "knowledge"),
+                "UPLOAD_DIR": str(work / "uploads"),
+                "REWRITE_FOLLOWUPS": "false",
+            },
+            root,
+            work / "app.log",
+        )
+        try:
+            _wait_http(f"http://127.0.0.1:{llm_port}/v1/models")
+            httpx.post(f"http://127.0.0.1:{llm_port}/_script", json=SCRIPT).raise_for_status()
+            app_url = f"http://127.0.0.1:{app_port}"
+            _wait_http(f"{app_url}/health")
+            asyncio.run(_level(app_url, f"http://127.0.0.1:{llm_port}/v1", 1, 1, app.pid))  # warm
+            rows = [
+                asyncio.run(
+                    _level(app_url, f"http://127.0.0.1:{llm_port}/v1", n, args.turns, app.pid)
+                )
+                for n in levels
+            ]
+        finally:
+            for proc in (app, llm):
+                proc.terminate()
+                proc.wait(timeout=15)
+    _print_table(rows)
+    worst = max(rows, key=lambda r: r["chats"])
+    print(
+        json.dumps(
+            {
+                "benchmark": "load",
+                "levels": rows,
+                "overhead_ttft_ms_p95_at_max": round(worst["overhead_ttft_ms_p95"], 1),
+                "overhead_total_ms_p95_at_max": round(worst["overhead_total_ms_p95"], 1),
+                "target_ms_p95": 100,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
