@@ -137,48 +137,65 @@ def fit_prompt(
     without context cannot be grounded. The system prompt, the question and the draft hint
     are always included, even when they alone exceed the budget.
     """
-    ranked = sorted(hits, key=lambda h: h.rank)
-    turns = list(history[-history_turns:]) if history_turns > 0 else []
-
-    def measure(n_hits: int, n_turns: int) -> tuple[list[Message], list[ContextBlock]]:
-        blocks = [ContextBlock(i + 1, h) for i, h in enumerate(ranked[:n_hits])]
-        kept_turns = turns[len(turns) - n_turns :] if n_turns else []
-        return build_messages(question, blocks, kept_turns, draft_hint=draft_hint), blocks
-
-    n_turns = len(turns)
-    # Drop history (oldest first) only as far as needed to fit the top chunk.
-    if ranked:
-        while n_turns > 0 and count_message_tokens(measure(1, n_turns)[0]) > budget:
-            n_turns -= 1
-    else:
-        while n_turns > 0 and count_message_tokens(measure(0, n_turns)[0]) > budget:
-            n_turns -= 1
-
-    # Largest prefix of the ranking that fits. Token counts grow with every block, so scan
-    # down from all hits; the lists are short (top_k ≤ 50).
-    n_hits = len(ranked)
-    messages, blocks = measure(n_hits, n_turns)
-    tokens = count_message_tokens(messages)
-    while n_hits > 0 and tokens > budget:
-        n_hits -= 1
-        messages, blocks = measure(n_hits, n_turns)
-        tokens = count_message_tokens(messages)
-    if n_hits == 0:
-        # Not even the top chunk fits: fall back to no history either, to leave the most room.
-        while n_turns > 0 and tokens > budget:
-            n_turns -= 1
-            messages, blocks = measure(0, n_turns)
-            tokens = count_message_tokens(messages)
-
+    fit = _Fitting(question, sorted(hits, key=lambda h: h.rank), history, history_turns, draft_hint)
+    n_turns = fit.turns_beside_top_hit(budget)
+    n_hits, n_turns, (messages, blocks, tokens) = fit.largest_prefix(n_turns, budget)
     return Prompt(
         messages=messages,
         blocks=blocks,
-        dropped=list(ranked[n_hits:]),
+        dropped=list(fit.ranked[n_hits:]),
         history_used=n_turns,
         tokens=tokens,
         budget=budget,
-        fixed_tokens=count_message_tokens(measure(0, 0)[0]),
+        fixed_tokens=fit.measure(0, 0)[2],
     )
+
+
+_Measured = tuple[list[Message], list[ContextBlock], int]
+
+
+class _Fitting:
+    """Prompts built from the top `n_hits` chunks and the last `n_turns` turns, measured."""
+
+    def __init__(
+        self,
+        question: str,
+        ranked: list[Hit],
+        history: Sequence[Exchange],
+        history_turns: int,
+        draft_hint: str | None,
+    ) -> None:
+        self.question = question
+        self.ranked = ranked
+        self.turns = list(history[-history_turns:]) if history_turns > 0 else []
+        self.draft_hint = draft_hint
+
+    def measure(self, n_hits: int, n_turns: int) -> _Measured:
+        blocks = [ContextBlock(i + 1, h) for i, h in enumerate(self.ranked[:n_hits])]
+        kept = self.turns[len(self.turns) - n_turns :] if n_turns else []
+        messages = build_messages(self.question, blocks, kept, draft_hint=self.draft_hint)
+        return messages, blocks, count_message_tokens(messages)
+
+    def turns_beside_top_hit(self, budget: int) -> int:
+        """Drop history (oldest first) only as far as needed to fit the top chunk."""
+        n_turns, top = len(self.turns), min(1, len(self.ranked))
+        while n_turns > 0 and self.measure(top, n_turns)[2] > budget:
+            n_turns -= 1
+        return n_turns
+
+    def largest_prefix(self, n_turns: int, budget: int) -> tuple[int, int, _Measured]:
+        """The most top-ranked chunks that fit. Token counts grow with every block, so scan
+        down from all hits; the lists are short (top_k ≤ 50)."""
+        n_hits = len(self.ranked)
+        measured = self.measure(n_hits, n_turns)
+        while n_hits > 0 and measured[2] > budget:
+            n_hits -= 1
+            measured = self.measure(n_hits, n_turns)
+        # Not even the top chunk fits: fall back to no history either, to leave the most room.
+        while n_hits == 0 and n_turns > 0 and measured[2] > budget:
+            n_turns -= 1
+            measured = self.measure(0, n_turns)
+        return n_hits, n_turns, measured
 
 
 def shrink_budget(prompt: Prompt) -> int:
