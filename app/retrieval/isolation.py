@@ -1,0 +1,196 @@
+"""Parse an untrusted file in a short-lived child process with CPU-time and memory limits.
+
+The loaders are linear on the hostile inputs we know of, but a parser bug or a crafted
+file we don't know of (libxml2, pypdf) must not cost the server more than one bounded,
+low-priority process: at most `cpu_seconds` of CPU and `memory_bytes` of memory, then the
+kernel stops it. The parse never holds this process's GIL or grows its heap, so chats
+keep streaming while files are read.
+
+Children are forked from a `forkserver` that has the parsers imported already, so each
+file costs a fork (milliseconds), not an interpreter start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import multiprocessing
+import os
+import signal
+import threading
+from array import array
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from app.retrieval.loaders import NEEDS_TOO_MUCH_MEMORY, Block, Document, parse_document
+from app.retrieval.types import DocumentRejected
+
+log = logging.getLogger(__name__)
+
+# Parsers run below the chat server's priority: on a busy machine, chats win.
+CHILD_NICE = 10
+_PRELOAD = ["app.retrieval.loaders", "pypdf", "lxml.etree"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    max_bytes: int  # MAX_UPLOAD_MB
+    max_chars: int  # MAX_EXTRACTED_CHARS
+    cpu_seconds: float  # PARSE_TIMEOUT_S
+    memory_bytes: int  # PARSE_MEMORY_MB
+
+    @classmethod
+    def from_settings(cls, settings) -> ParseLimits:
+        return cls(
+            max_bytes=settings.max_upload_bytes,
+            max_chars=settings.max_extracted_chars,
+            cpu_seconds=settings.parse_timeout_s,
+            memory_bytes=int(settings.parse_memory_mb * 1024 * 1024),
+        )
+
+    @property
+    def wall_seconds(self) -> float:
+        # The child is niced: on a loaded machine its CPU seconds take longer to arrive.
+        return self.cpu_seconds * 3 + 5
+
+
+_ctx_lock = threading.Lock()
+_ctx: multiprocessing.context.BaseContext | None = None
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    global _ctx
+    with _ctx_lock:
+        if _ctx is None:
+            methods = multiprocessing.get_all_start_methods()
+            if "forkserver" in methods:
+                ctx = multiprocessing.get_context("forkserver")
+                ctx.set_forkserver_preload(_PRELOAD)
+            else:  # Windows: a fresh interpreter per file; slower, equally contained
+                ctx = multiprocessing.get_context("spawn")
+            _ctx = ctx
+        return _ctx
+
+
+def parse_file(data: bytes, name: str, limits: ParseLimits) -> Document:
+    """`parse_document` in a contained child. Raises DocumentRejected, nothing else."""
+    ctx = _context()
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(sender, data, name, limits), daemon=True)
+    try:
+        proc.start()
+    except OSError as e:
+        receiver.close()
+        sender.close()
+        raise DocumentRejected(f"{name} could not be read (no parser process: {e})") from e
+    sender.close()  # the child holds the only writer: EOF as soon as it dies
+    try:
+        result = receiver.recv() if receiver.poll(limits.wall_seconds) else None
+    except (EOFError, OSError):
+        result = None
+    finally:
+        receiver.close()
+        proc.join(timeout=0.5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    if result is None:
+        raise DocumentRejected(_died(name, proc.exitcode, limits))
+    kind, payload = result
+    if kind == "rejected":
+        raise DocumentRejected(payload)
+    return _unpack(payload)
+
+
+def _died(name: str, exitcode: int | None, limits: ParseLimits) -> str:
+    seconds = f"{limits.cpu_seconds:g}"
+    if exitcode in (None, -signal.SIGXCPU, -signal.SIGKILL):
+        return (
+            f"{name} took too long to read (over {seconds} s, PARSE_TIMEOUT_S); "
+            "it may be damaged or built to overload the server"
+        )
+    return f"{name} could not be read (the parser stopped with exit code {exitcode})"
+
+
+def _child(conn: Connection, data: bytes, name: str, limits: ParseLimits) -> None:
+    cap = _contain(limits)
+    out_of_memory = f"{name} {NEEDS_TOO_MUCH_MEMORY} (over {limits.memory_bytes / 1048576:.0f} MB"
+    try:
+        try:
+            doc = parse_document(data, name, limits.max_bytes, limits.max_chars)
+            del data
+            conn.send(("ok", _pack(doc)))
+        except DocumentRejected as e:
+            reason = e.reason
+            # libxml2 may report a failed allocation as "unknown error"; an address space
+            # filled to the limit says what really happened.
+            if reason.endswith(NEEDS_TOO_MUCH_MEMORY) or _at_cap(cap):
+                reason = out_of_memory + ", PARSE_MEMORY_MB)"
+            conn.send(("rejected", reason))
+    except MemoryError:
+        conn.send(("rejected", out_of_memory + ", PARSE_MEMORY_MB)"))
+    finally:
+        conn.close()
+
+
+def _contain(limits: ParseLimits) -> int | None:
+    """Lower this child's priority and cap its CPU time and address space (returned)."""
+    with contextlib.suppress(OSError):
+        os.nice(CHILD_NICE)
+    try:
+        import resource
+    except ImportError:  # Windows: the parent's wall-clock timeout still applies
+        return None
+    cpu = max(1, math.ceil(limits.cpu_seconds))
+    # SIGXCPU at the soft limit, SIGKILL one second later if it is caught or ignored.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    base = _address_space()
+    if base is None:
+        return None
+    cap = base + limits.memory_bytes
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    except (ValueError, OSError):  # macOS doesn't enforce RLIMIT_AS
+        return None
+    return cap
+
+
+def _at_cap(cap: int | None) -> bool:
+    used = _address_space()
+    return cap is not None and used is not None and used > cap - 16 * 1024 * 1024
+
+
+def _address_space() -> int | None:
+    """This process's current virtual size, so the memory limit is on top of the runtime."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[0])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# A document crosses the pipe as a few flat arrays, not a million small objects: the
+# parent unpickles it in one quick step and rebuilds blocks in Python (which lets the
+# event loop in between), instead of holding the GIL through a long C-level unpickle.
+def _pack(doc: Document) -> tuple:
+    sections: dict[str | None, int] = {}
+    starts, ends, pages, secs = array("q"), array("q"), array("q"), array("q")
+    heads = bytearray()
+    for b in doc.blocks:
+        starts.append(b.start)
+        ends.append(b.end)
+        pages.append(-1 if b.page is None else b.page)
+        secs.append(sections.setdefault(b.section, len(sections)))
+        heads.append(b.heading)
+    return (doc.title, doc.text, doc.truncated, list(sections), starts, ends, pages, secs, heads)
+
+
+def _unpack(packed: tuple) -> Document:
+    title, text, truncated, sections, starts, ends, pages, secs, heads = packed
+    blocks = tuple(
+        Block(s, e, sections[k], None if p < 0 else p, bool(h))
+        for s, e, p, k, h in zip(starts, ends, pages, secs, heads, strict=True)
+    )
+    return Document(title, text, blocks, truncated)
