@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import chainlit as cl
 from chainlit.config import config as chainlit_config
+from chainlit.server import app as chainlit_app
 
 from app.answering import AskOptions, Exchange
 from app.chat import shareable, upload_flow
@@ -21,6 +22,7 @@ from app.chat.preferences import preferences, widgets
 from app.chat.questions import check_question
 from app.chat.retention import new_scope
 from app.chat.starters import STARTERS
+from app.chat.upload_guard import EmptyUploadGuard, chat_notifier
 from app.chat.uploads import browser_accept
 from app.chat.view import TurnView
 from app.config import SettingsError, get_settings
@@ -43,6 +45,10 @@ if _upload_feature is not None:
     _upload_feature.max_size_mb = math.ceil(SETTINGS.max_upload_mb)
     _upload_feature.accept = browser_accept(SETTINGS.upload_extensions)
 
+# An empty upload gets a clear message in the chat instead of Chainlit's silent HTTP 500.
+# Added before the edge guards so that they, added last, run first (outermost).
+if not any(m.cls is EmptyUploadGuard for m in chainlit_app.user_middleware):
+    chainlit_app.add_middleware(EmptyUploadGuard, notify=chat_notifier(SETTINGS))
 # Before the server starts: refuse hostile session ids, foreign origins, inline uploads.
 install_edge_guards(SETTINGS.allowed_origin_list)
 

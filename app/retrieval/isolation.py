@@ -22,6 +22,7 @@ import threading
 from array import array
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 from app.retrieval.loaders import NEEDS_TOO_MUCH_MEMORY, Block, Document, parse_document
 from app.retrieval.types import DocumentRejected
@@ -70,7 +71,32 @@ def _context() -> multiprocessing.context.BaseContext:
             else:  # Windows: a fresh interpreter per file; slower, equally contained
                 ctx = multiprocessing.get_context("spawn")
             _ctx = ctx
+        if _ctx.get_start_method() == "forkserver":
+            _ensure_forkserver()
         return _ctx
+
+
+_PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def _ensure_forkserver() -> None:
+    """Start the fork server (if it isn't running) with this project importable.
+
+    The fork server is a fresh interpreter. Python 3.11 doesn't give it our sys.path, so
+    under `chainlit run` from another folder it would import some other `app` (or none)
+    and every parse would fail; PYTHONPATH, set only while it starts, fixes that.
+    """
+    from multiprocessing import forkserver
+
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, old) if p)
+    try:
+        forkserver.ensure_running()
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
 
 
 def parse_file(data: bytes, name: str, limits: ParseLimits) -> Document:

@@ -81,3 +81,22 @@ def test_rejections_from_the_child_keep_their_reason():
     with pytest.raises(DocumentRejected) as e:
         parse_file(b"not a zip", "fake.docx", LIMITS)
     assert "fake.docx is not a valid .docx" in str(e.value)
+
+
+def test_parsing_works_from_another_working_folder(tmp_path):
+    """`chainlit run` from any folder: the parser processes must import this project."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        f"import sys; sys.path.insert(0, {str(root)!r})\n"
+        "from app.retrieval.isolation import ParseLimits, parse_file\n"
+        "print(parse_file(b'# Hi\\n\\nthere', 'a.md', ParseLimits(10**7, 10**6, 10, 2**28)).text)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "# Hi\n\nthere"
