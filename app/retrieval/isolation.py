@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # Parsers run below the chat server's priority: on a busy machine, chats win.
 CHILD_NICE = 10
-_PRELOAD = ["app.retrieval.loaders", "pypdf", "lxml.etree"]
+_PRELOAD = ["app.retrieval.forkserver_main", "app.retrieval.loaders", "pypdf", "lxml.etree"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,19 +84,31 @@ def _ensure_forkserver() -> None:
 
     The fork server is a fresh interpreter. Python 3.11 doesn't give it our sys.path, so
     under `chainlit run` from another folder it would import some other `app` (or none)
-    and every parse would fail; PYTHONPATH, set only while it starts, fixes that.
+    and every parse would fail; PYTHONPATH, set only while it starts, fixes that. It is
+    also told our main module, so children don't import it again (forkserver_main).
     """
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, spawn
 
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, old) if p)
+    from app.retrieval.forkserver_main import MAIN_NAME_ENV, MAIN_PATH_ENV
+
+    prep = spawn.get_preparation_data("parser")
+    env = {
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (_PROJECT_ROOT, os.environ.get("PYTHONPATH")) if p
+        ),
+        MAIN_PATH_ENV: prep.get("init_main_from_path", ""),
+        MAIN_NAME_ENV: prep.get("init_main_from_name", ""),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         forkserver.ensure_running()
     finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def parse_file(data: bytes, name: str, limits: ParseLimits) -> Document:

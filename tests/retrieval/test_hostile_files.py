@@ -83,20 +83,29 @@ def test_rejections_from_the_child_keep_their_reason():
     assert "fake.docx is not a valid .docx" in str(e.value)
 
 
-def test_parsing_works_from_another_working_folder(tmp_path):
-    """`chainlit run` from any folder: the parser processes must import this project."""
+def test_parsing_works_from_another_folder_without_reimporting_main(tmp_path):
+    """`chainlit run` from any folder: the parser processes must import this project, and
+    must not re-import the app's main module (the chainlit CLI: seconds per file)."""
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    code = (
+    marker = tmp_path / "main-imported.txt"
+    script = tmp_path / "main_script.py"
+    script.write_text(
         f"import sys; sys.path.insert(0, {str(root)!r})\n"
-        "from app.retrieval.isolation import ParseLimits, parse_file\n"
-        "print(parse_file(b'# Hi\\n\\nthere', 'a.md', ParseLimits(10**7, 10**6, 10, 2**28)).text)"
+        f"with open({str(marker)!r}, 'a') as f: f.write('imported\\n')\n"
+        "if __name__ == '__main__':\n"
+        "    from app.retrieval.isolation import ParseLimits, parse_file\n"
+        "    for _ in range(3):\n"
+        "        limits = ParseLimits(10**7, 10**6, 10, 2**28)\n"
+        "        doc = parse_file(b'# Hi\\n\\nthere', 'a.md', limits)\n"
+        "    print(doc.text)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "# Hi\n\nthere"
+    assert marker.read_text() == "imported\n", "a parser process imported __main__ again"
