@@ -6,8 +6,13 @@ low-priority process: at most `cpu_seconds` of CPU and `memory_bytes` of memory,
 kernel stops it. The parse never holds this process's GIL or grows its heap, so chats
 keep streaming while files are read.
 
-Children are forked from a `forkserver` that has the parsers imported already, so each
-file costs a fork (milliseconds), not an interpreter start-up.
+Chunking and term analysis run in the child too: for a 2-million-character document they
+are a second of pure-Python work and hundreds of thousands of objects, which in this
+process would hold the GIL and trigger full garbage collections (70+ ms pauses of every
+chat). What comes back is the text, chunk spans and terms as a few flat strings/arrays.
+
+Children are forked from a `forkserver` that has the parsers (and the tokenizer's
+vocabulary) loaded already, so each file costs a fork (milliseconds), not a start-up.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ log = logging.getLogger(__name__)
 
 # Parsers run below the chat server's priority: on a busy machine, chats win.
 CHILD_NICE = 10
-_PRELOAD = ["app.retrieval.forkserver_main", "app.retrieval.loaders", "pypdf", "lxml.etree"]
+_PRELOAD = ["app.retrieval.forkserver_main", "app.retrieval.warm", "pypdf", "lxml.etree"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +116,33 @@ def _ensure_forkserver() -> None:
                 os.environ[k] = v
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A parsed, chunked and analysed document, as the library caches it."""
+
+    title: str
+    chunks: list[tuple[int, int, str | None, int | None, str]]  # start, end, section, page, text
+    terms: list[list[str]]
+    truncated: bool
+
+
 def parse_file(data: bytes, name: str, limits: ParseLimits) -> Document:
     """`parse_document` in a contained child. Raises DocumentRejected, nothing else."""
+    return _unpack(_run(_parse_job, (data, name, limits), name, limits))
+
+
+def prepare_file(
+    data: bytes, name: str, limits: ParseLimits, chunk_tokens: int, chunk_overlap: int
+) -> Prepared:
+    """Parse, chunk and analyse in a contained child. Raises DocumentRejected only."""
+    packed = _run(_prepare_job, (data, name, limits, chunk_tokens, chunk_overlap), name, limits)
+    return _unpack_prepared(packed)
+
+
+def _run(job, args: tuple, name: str, limits: ParseLimits):
     ctx = _context()
     receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(sender, data, name, limits), daemon=True)
+    proc = ctx.Process(target=_child, args=(sender, job, args, name, limits), daemon=True)
     try:
         proc.start()
     except OSError as e:
@@ -138,7 +165,7 @@ def parse_file(data: bytes, name: str, limits: ParseLimits) -> Document:
     kind, payload = result
     if kind == "rejected":
         raise DocumentRejected(payload)
-    return _unpack(payload)
+    return payload
 
 
 def _died(name: str, exitcode: int | None, limits: ParseLimits) -> str:
@@ -151,14 +178,60 @@ def _died(name: str, exitcode: int | None, limits: ParseLimits) -> str:
     return f"{name} could not be read (the parser stopped with exit code {exitcode})"
 
 
-def _child(conn: Connection, data: bytes, name: str, limits: ParseLimits) -> None:
+def _parse_job(data: bytes, name: str, limits: ParseLimits) -> tuple:
+    return _pack(parse_document(data, name, limits.max_bytes, limits.max_chars))
+
+
+def _prepare_job(
+    data: bytes, name: str, limits: ParseLimits, chunk_tokens: int, chunk_overlap: int
+) -> tuple:
+    from app.retrieval.analyzer import analyze
+    from app.retrieval.chunker import chunk_document, index_text
+
+    doc = parse_document(data, name, limits.max_bytes, limits.max_chars)
+    del data
+    spans = chunk_document(doc, chunk_tokens, chunk_overlap)
+    sections: dict[str | None, int] = {}
+    starts, ends, pages, secs = array("q"), array("q"), array("q"), array("q")
+    terms = []
+    for s in spans:
+        starts.append(s.start)
+        ends.append(s.end)
+        pages.append(-1 if s.page is None else s.page)
+        secs.append(sections.setdefault(s.section, len(sections)))
+        # Terms are \w+ stems: never a space or a newline, so two joins carry them all.
+        terms.append(" ".join(analyze(index_text(doc.title, s.section, doc.text[s.start : s.end]))))
+    return (
+        doc.title,
+        doc.text,
+        doc.truncated,
+        list(sections),
+        starts,
+        ends,
+        pages,
+        secs,
+        "\n".join(terms),
+    )
+
+
+def _unpack_prepared(packed: tuple) -> Prepared:
+    title, text, truncated, sections, starts, ends, pages, secs, terms = packed
+    chunks = [
+        (s, e, sections[k], None if p < 0 else p, text[s:e])
+        for s, e, p, k in zip(starts, ends, pages, secs, strict=True)
+    ]
+    term_lists = [line.split() for line in terms.split("\n")] if chunks else []
+    return Prepared(title, chunks, term_lists, truncated)
+
+
+def _child(conn: Connection, job, args: tuple, name: str, limits: ParseLimits) -> None:
     cap = _contain(limits)
     out_of_memory = f"{name} {NEEDS_TOO_MUCH_MEMORY} (over {limits.memory_bytes / 1048576:.0f} MB"
     try:
         try:
-            doc = parse_document(data, name, limits.max_bytes, limits.max_chars)
-            del data
-            conn.send(("ok", _pack(doc)))
+            packed = job(*args)
+            del args
+            conn.send(("ok", packed))
         except DocumentRejected as e:
             reason = e.reason
             # libxml2 may report a failed allocation as "unknown error"; an address space

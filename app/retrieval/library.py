@@ -20,8 +20,7 @@ from app.config import Settings
 from app.retrieval.analyzer import analyze
 from app.retrieval.bm25 import SHARED, BM25Index, BM25Params
 from app.retrieval.cache import CachedDoc, FileEntry, IndexCache, Manifest, content_id, signature
-from app.retrieval.chunker import chunk_document, index_text
-from app.retrieval.isolation import ParseLimits, parse_file
+from app.retrieval.isolation import ParseLimits, prepare_file
 from app.retrieval.loaders import SUPPORTED, read_file
 from app.retrieval.types import Chunk, DocumentRejected, Hit, IngestResult
 
@@ -78,13 +77,11 @@ class Library:
         cached = self._cache.load_doc(doc_id, name)
         if cached is not None:
             return cached, False
-        # Untrusted bytes: parsed in a child process with CPU and memory limits.
-        doc = parse_file(data, name, ParseLimits.from_settings(self.settings))
-        spans = chunk_document(doc, self.settings.chunk_tokens, self.settings.chunk_overlap)
-        chunks = [(s.start, s.end, s.section, s.page, doc.text[s.start : s.end]) for s in spans]
-        terms = [analyze(index_text(doc.title, sec, text)) for _, _, sec, _, text in chunks]
-        cached = CachedDoc(doc_id, name, doc.title, chunks, terms)
-        return cached, doc.truncated
+        # Untrusted bytes: parsed, chunked and analysed in a child process with CPU and
+        # memory limits, so neither a hostile file nor a huge one stalls the chats.
+        s = self.settings
+        p = prepare_file(data, name, ParseLimits.from_settings(s), s.chunk_tokens, s.chunk_overlap)
+        return CachedDoc(doc_id, name, p.title, p.chunks, p.terms), p.truncated
 
     def _check_type(self, name: str) -> None:
         ext = Path(name).suffix.lower()

@@ -109,3 +109,21 @@ def test_parsing_works_from_another_folder_without_reimporting_main(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "# Hi\n\nthere"
     assert marker.read_text() == "imported\n", "a parser process imported __main__ again"
+
+
+def test_prepared_in_the_child_matches_chunking_here():
+    from app.retrieval.analyzer import analyze
+    from app.retrieval.chunker import chunk_document, index_text
+    from app.retrieval.isolation import prepare_file
+
+    data = pdf_bytes(["First page. " * 200, "Second page, with more words. " * 150])
+    doc = parse_document(data, "p.pdf", LIMITS.max_bytes)
+    spans = chunk_document(doc, 100, 20)
+    prepared = prepare_file(data, "p.pdf", LIMITS, 100, 20)
+    assert prepared.title == doc.title and not prepared.truncated
+    assert prepared.chunks == [
+        (s.start, s.end, s.section, s.page, doc.text[s.start : s.end]) for s in spans
+    ]
+    assert prepared.terms == [
+        analyze(index_text(doc.title, s.section, doc.text[s.start : s.end])) for s in spans
+    ]
