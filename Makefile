@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 WHEEL_CACHE ?= $(HOME)/.cache/grounded-assistant/wheels
 LOCAL_LLM_PORT ?= 8088
 
-.PHONY: run install install-test test lint format bench bench-scale bench-pipeline bench-load local-llm local-llm-install browser clean
+.PHONY: run install install-test test lint format bench bench-scale bench-pipeline bench-load bench-ingest local-llm local-llm-install browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench: install
 
 bench-scale: install
 	$(BIN)/python -m app.retrieval.bench --scale
+
+## bench-ingest: event-loop gaps while hostile files are uploaded, against a no-upload baseline
+bench-ingest: install
+	$(BIN)/python -m app.ingest_bench
 
 ## bench-pipeline: full pipeline vs a bare model call on the same server (start one first)
 bench-pipeline: install

@@ -204,6 +204,27 @@ class Settings(BaseSettings):
         ".md,.txt,.pdf,.docx,.html,.htm",
         description="Comma-separated file extensions accepted for upload and indexing.",
     )
+    max_extracted_chars: Annotated[int, Field(ge=1000, le=100_000_000)] = Field(
+        2_000_000,
+        validation_alias=_env("MAX_EXTRACTED_CHARS"),
+        description="Text kept per file; the rest is not indexed and the chat says so.",
+    )
+    parse_timeout_s: Annotated[float, Field(ge=1, le=3600)] = Field(
+        30.0,
+        validation_alias=_env("PARSE_TIMEOUT_S"),
+        description="CPU seconds one file may take to parse before it is refused.",
+    )
+    parse_memory_mb: Annotated[float, Field(ge=64, le=65536)] = Field(
+        1024.0,
+        validation_alias=_env("PARSE_MEMORY_MB"),
+        description="Memory one file's parser may use before the file is refused.",
+    )
+    upload_retention_days: NonNegFloat = Field(
+        30.0,
+        validation_alias=_env("UPLOAD_RETENTION_DAYS"),
+        description="Delete a chat's stored uploads this many days after its last upload "
+        "(0 = keep forever).",
+    )
 
     @field_validator("endpoint")
     @classmethod

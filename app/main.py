@@ -6,7 +6,6 @@ import asyncio
 import logging
 import math
 import sys
-import uuid
 from pathlib import Path
 
 # `chainlit run app/main.py` puts app/ (not the repo root) on sys.path; make `import app.…`
@@ -15,12 +14,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import chainlit as cl
 from chainlit.config import config as chainlit_config
+from chainlit.server import app as chainlit_app
 
 from app.answering import AskOptions, Exchange
-from app.chat import upload_flow
+from app.chat import shareable, upload_flow
 from app.chat.preferences import preferences, widgets
 from app.chat.questions import check_question
+from app.chat.retention import new_scope
 from app.chat.starters import STARTERS
+from app.chat.upload_guard import EmptyUploadGuard, chat_notifier
 from app.chat.uploads import browser_accept
 from app.chat.view import TurnView
 from app.config import SettingsError, get_settings
@@ -43,6 +45,10 @@ if _upload_feature is not None:
     _upload_feature.max_size_mb = math.ceil(SETTINGS.max_upload_mb)
     _upload_feature.accept = browser_accept(SETTINGS.upload_extensions)
 
+# An empty upload gets a clear message in the chat instead of Chainlit's silent HTTP 500.
+# Added before the edge guards so that they, added last, run first (outermost).
+if not any(m.cls is EmptyUploadGuard for m in chainlit_app.user_middleware):
+    chainlit_app.add_middleware(EmptyUploadGuard, notify=chat_notifier(SETTINGS))
 # Before the server starts: refuse hostile session ids, foreign origins, inline uploads.
 install_edge_guards(SETTINGS.allowed_origin_list)
 
@@ -99,7 +105,8 @@ async def _chat_start() -> None:
         return
     # Pick up files copied into knowledge/ since the last chat started (in the background).
     svc.refresh_knowledge_soon()
-    cl.user_session.set("scope", f"chat-{uuid.uuid4().hex}")
+    cl.user_session.set("scope", new_scope())
+    cl.user_session.set(shareable.SESSION_KEY, {})
     cl.user_session.set("history", [])
     values = await cl.ChatSettings(widgets(SETTINGS)).send()
     cl.user_session.set("prefs", preferences(values, SETTINGS))
@@ -128,7 +135,9 @@ async def _on_message(message: cl.Message) -> None:
     history: list[Exchange] = cl.user_session.get("history")
 
     indexed, rejected = await upload_flow.ingest_attachments(message.elements or [], scope, svc)
-    await upload_flow.announce(indexed, rejected)
+    registry = cl.user_session.get(shareable.SESSION_KEY)
+    await upload_flow.announce(indexed, rejected, registry, SETTINGS.max_extracted_chars)
+    cl.user_session.set(shareable.SESSION_KEY, registry)
     asked = check_question(message.content or "", SETTINGS.max_question_chars)
     if asked.refusal:
         await cl.Message(content=asked.refusal, author="System").send()
@@ -153,6 +162,11 @@ async def _on_message(message: cl.Message) -> None:
 
 @cl.action_callback(upload_flow.PUBLISH_ACTION)
 async def _publish(action: cl.Action) -> None:
-    text = await upload_flow.publish(action, cl.user_session.get("scope"), services())
+    text = await upload_flow.publish(
+        action,
+        cl.user_session.get("scope"),
+        cl.user_session.get(shareable.SESSION_KEY),
+        services(),
+    )
     await cl.Message(content=text, author="Uploads").send()
     await action.remove()

@@ -1,7 +1,7 @@
 """Process-wide services: settings, the knowledge library and the LLM gateway.
 
-Built once when the server starts; the library load runs in a worker thread so start-up
-parsing never blocks the event loop.
+Built once when the server starts; the library load runs on the ingestion pool
+(app.ingest) so start-up parsing never blocks the event loop.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.answering import Answerer
+from app.chat.retention import prune_interval, prune_uploads
 from app.config import Settings
+from app.ingest import run_ingest
 from app.llm.gateway import LLMGateway
 from app.retrieval.library import Library
 
@@ -21,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class KnowledgeRefresher:
-    """Re-scans the knowledge folder in a worker thread, at most once per `interval`.
+    """Re-scans the knowledge folder on the ingestion pool, at most once per `interval`.
 
     Called when a chat starts, so a file copied into `knowledge/` is found by new chats
     without a restart. Unchanged files cost one `stat` each; only new or changed files
@@ -51,7 +53,7 @@ class KnowledgeRefresher:
         async with self._lock:
             self._last = now
             try:
-                await asyncio.to_thread(self.library.sync)
+                await run_ingest(self.library.sync)
             except Exception:  # a bad scan must never take a chat down; the old index stays
                 log.exception("refreshing the knowledge folder failed")
                 return False
@@ -75,7 +77,24 @@ class Services:
 
     def refresh_knowledge_soon(self) -> None:
         """Start a knowledge refresh in the background (the chat doesn't wait for it)."""
-        task = asyncio.create_task(self.refresher.maybe_refresh())
+        self._spawn(self.refresher.maybe_refresh())
+
+    def start_upload_pruning(self) -> None:
+        """Delete expired chat uploads now and then periodically (UPLOAD_RETENTION_DAYS)."""
+        if self.settings.upload_retention_days > 0:
+            self._spawn(self._prune_uploads_forever())
+
+    async def _prune_uploads_forever(self) -> None:
+        days = self.settings.upload_retention_days
+        while True:
+            try:
+                await asyncio.to_thread(prune_uploads, self.settings.upload_dir, days)
+            except Exception:  # never let housekeeping take the server down
+                log.exception("pruning expired uploads failed")
+            await asyncio.sleep(prune_interval(days))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
         self._background.add(task)  # keep a reference until it finishes
         task.add_done_callback(self._background.discard)
 
@@ -86,7 +105,9 @@ class Services:
 
 
 async def start_services(settings: Settings) -> Services:
-    library = await asyncio.to_thread(Library.open, settings)
+    library = await run_ingest(Library.open, settings)
     # The library logs each skipped file with its reason as it goes.
     log.info("Knowledge loaded: %s", library.stats())
-    return Services(settings=settings, library=library, gateway=LLMGateway(settings))
+    services = Services(settings=settings, library=library, gateway=LLMGateway(settings))
+    services.start_upload_pruning()
+    return services

@@ -1,7 +1,8 @@
 """Uploads in the chat: each attached file becomes searchable in this chat before the answer.
 
-Parsing and indexing run in a worker thread, so one person's 200-page PDF never freezes
-another person's chat.
+Parsing runs in a contained child process and indexing on the bounded ingestion pool
+(app.ingest), so one person's 200-page PDF, or a hostile file, never freezes another
+person's chat.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from pathlib import Path
 import chainlit as cl
 from chainlit.utils import utc_now
 
-from app.chat.uploads import StoredUpload, check_upload, publish_to_knowledge, store_upload
+from app.chat import shareable
+from app.chat.uploads import (
+    StoredUpload,
+    chat_folder,
+    check_upload,
+    publish_to_knowledge,
+    store_upload,
+)
+from app.ingest import run_ingest
 from app.retrieval.types import DocumentRejected
 from app.services import Services
 
@@ -29,6 +38,7 @@ class IndexedUpload:
     stored: StoredUpload
     doc_id: str
     chunks: int
+    truncated: bool = False
 
 
 async def ingest_attachments(
@@ -67,9 +77,7 @@ async def ingest_attachments(
                     store_upload, Path(element.path), name, scope, settings.upload_dir
                 )
                 f0 = time.perf_counter()
-                result = await asyncio.to_thread(
-                    services.library.add_file, stored.path, scope, name
-                )
+                result = await run_ingest(services.library.add_file, stored.path, scope, name)
             except DocumentRejected as e:
                 rejected.append(_rejection(name, str(e)))
                 lines.append(f"- ✗ {e}")
@@ -78,9 +86,10 @@ async def ingest_attachments(
                 log.exception("Storing upload %s failed", name)
                 rejected.append(f"{name} was not added: it could not be saved ({e.strerror}).")
                 continue
-            indexed.append(IndexedUpload(stored=stored, doc_id=result.doc_id, chunks=result.chunks))
+            indexed.append(IndexedUpload(stored, result.doc_id, result.chunks, result.truncated))
             lines.append(
                 f"- ✓ **{name}**: {result.chunks} chunks in {_ms(time.perf_counter() - f0)}"
+                + (f" ({truncated_note(settings.max_extracted_chars)})" if result.truncated else "")
             )
         total = time.perf_counter() - t0
         chunks = sum(u.chunks for u in indexed)
@@ -91,44 +100,62 @@ async def ingest_attachments(
     return indexed, rejected
 
 
-async def announce(indexed: list[IndexedUpload], rejected: list[str]) -> None:
+def truncated_note(max_chars: int) -> str:
+    return (
+        f"truncated: only its first {max_chars:,} characters of text were indexed "
+        "(MAX_EXTRACTED_CHARS)"
+    )
+
+
+async def announce(
+    indexed: list[IndexedUpload],
+    rejected: list[str],
+    registry: shareable.Registry,
+    max_chars: int,
+) -> None:
     for reason in rejected:
         await cl.ErrorMessage(content=reason, author="Uploads").send()
     for upload in indexed:
+        # The button carries an id only; what it stands for stays in this chat's session.
+        upload_id = shareable.offer(registry, upload.stored)
+        note = f" It was {truncated_note(max_chars)}." if upload.truncated else ""
         action = cl.Action(
             name=PUBLISH_ACTION,
-            payload={"path": str(upload.stored.path), "name": upload.stored.name},
+            payload={"id": upload_id},
             label="Add to shared knowledge",
             tooltip="Copy this file into the shared knowledge folder for everyone",
             icon="share-2",
         )
         await cl.Message(
             content=f"Added **{upload.stored.name}** to this chat "
-            f"({upload.chunks} chunks). Only this chat can search it.",
+            f"({upload.chunks} chunks). Only this chat can search it.{note}",
             author="Uploads",
             actions=[action],
         ).send()
 
 
-async def publish(action: cl.Action, scope: str, services: Services) -> str:
+async def publish(
+    action: cl.Action, scope: str, registry: shareable.Registry, services: Services
+) -> str:
     """Copy an upload into knowledge/ and index it as shared; returns the message to show."""
     settings = services.settings
-    path = Path(str(action.payload.get("path", "")))
-    name = str(action.payload.get("name", path.name))
-    upload_root = settings.upload_dir.resolve()
-    # The payload comes back from the browser: only accept files this chat stored.
-    if not path.is_file() or upload_root not in path.resolve().parents:
-        return f"{name} is no longer available to share; upload it again."
-    stored = StoredUpload(name=name, path=path, size=path.stat().st_size)
+    # The payload comes back from the browser: it is only a key into this chat's own table.
+    stored = shareable.resolve(
+        registry, action.payload.get("id"), chat_folder(settings.upload_dir, scope)
+    )
+    if stored is None:
+        return "That upload is no longer available to share; upload it again."
+    name = stored.name
     try:
-        target, created = await asyncio.to_thread(
-            publish_to_knowledge, stored, settings.knowledge_dir
-        )
-        result = await asyncio.to_thread(services.library.add_file, target, None, None)
-    except DocumentRejected as e:
-        return f"{name} could not be shared: {e}"
+        target, created = await run_ingest(publish_to_knowledge, stored, settings.knowledge_dir)
     except OSError as e:
         return f"{name} could not be copied into the shared knowledge folder ({e.strerror})."
+    try:
+        result = await run_ingest(services.library.add_file, target, None, None)
+    except DocumentRejected as e:
+        if created:  # don't leave a file in knowledge/ that nobody can search
+            target.unlink(missing_ok=True)
+        return f"{name} could not be shared: {e}"
     # The shared copy now serves this chat too; drop the chat-only copy to avoid duplicates.
     await asyncio.to_thread(services.library.remove_document, result.doc_id, scope)
     where = target.relative_to(settings.knowledge_dir)

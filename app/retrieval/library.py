@@ -20,8 +20,8 @@ from app.config import Settings
 from app.retrieval.analyzer import analyze
 from app.retrieval.bm25 import SHARED, BM25Index, BM25Params
 from app.retrieval.cache import CachedDoc, FileEntry, IndexCache, Manifest, content_id, signature
-from app.retrieval.chunker import chunk_document, index_text
-from app.retrieval.loaders import SUPPORTED, parse_document, read_file
+from app.retrieval.isolation import ParseLimits, prepare_file
+from app.retrieval.loaders import SUPPORTED, read_file
 from app.retrieval.types import Chunk, DocumentRejected, Hit, IngestResult
 
 log = logging.getLogger(__name__)
@@ -72,16 +72,16 @@ class Library:
         return lib
 
     # --- preparing documents (no lock) ----------------------------------------------------
-    def _prepare(self, data: bytes, name: str, doc_id: str) -> CachedDoc:
+    def _prepare(self, data: bytes, name: str, doc_id: str) -> tuple[CachedDoc, bool]:
+        """The chunked document and whether its text was cut at MAX_EXTRACTED_CHARS."""
         cached = self._cache.load_doc(doc_id, name)
         if cached is not None:
-            return cached
-        doc = parse_document(data, name, self.settings.max_upload_bytes)
-        spans = chunk_document(doc, self.settings.chunk_tokens, self.settings.chunk_overlap)
-        chunks = [(s.start, s.end, s.section, s.page, doc.text[s.start : s.end]) for s in spans]
-        terms = [analyze(index_text(doc.title, sec, text)) for _, _, sec, _, text in chunks]
-        cached = CachedDoc(doc_id, name, doc.title, chunks, terms)
-        return cached
+            return cached, False
+        # Untrusted bytes: parsed, chunked and analysed in a child process with CPU and
+        # memory limits, so neither a hostile file nor a huge one stalls the chats.
+        s = self.settings
+        p = prepare_file(data, name, ParseLimits.from_settings(s), s.chunk_tokens, s.chunk_overlap)
+        return CachedDoc(doc_id, name, p.title, p.chunks, p.terms), p.truncated
 
     def _check_type(self, name: str) -> None:
         ext = Path(name).suffix.lower()
@@ -206,7 +206,7 @@ class Library:
                         if content_id(data) != entry.doc_id:  # changed in the same mtime tick
                             entry = FileEntry(st.st_size, st.st_mtime_ns, content_id(data))
                             new_files[rel] = entry
-                    cached = self._prepare(data, path.name, entry.doc_id)
+                    cached, _ = self._prepare(data, path.name, entry.doc_id)
                     self._cache.save_doc(cached)
                     parsed += 1
                 pending.append((cached, rel, None))
@@ -251,7 +251,7 @@ class Library:
             existing = self._docs.get((scope, doc_id)) or self._docs.get((None, doc_id))
         if existing is not None:
             return IngestResult(existing.source, doc_id, len(existing.chunks), _since(t0))
-        cached = self._prepare(data, name, doc_id)
+        cached, truncated = self._prepare(data, name, doc_id)
         source = name
         if scope is None:
             try:
@@ -270,7 +270,7 @@ class Library:
                     self._manifest.extra[doc_id] = name
                 self._cache.save_manifest(self._manifest)
         log.info("indexed %s (%d chunks) in %.0f ms", name, len(cached.chunks), _since(t0) * 1e3)
-        return IngestResult(source, doc_id, len(cached.chunks), _since(t0))
+        return IngestResult(source, doc_id, len(cached.chunks), _since(t0), truncated)
 
     def remove_document(self, doc_id: str, scope: str | None = None) -> bool:
         with self._lock:

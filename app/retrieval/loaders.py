@@ -3,6 +3,12 @@
 Each block is a span of `Document.text` with its heading path (Markdown, DOCX, HTML) or
 1-based page (PDF). Anything that cannot be indexed raises `DocumentRejected` with a
 short reason naming the file; nothing else escapes `load_document`.
+
+Every loader here is linear in its input (the HTML and DOCX XML go through lxml's
+streaming interfaces, never a whole-file tree or the quadratic stdlib `html.parser`) and
+stops once `max_chars` of text are extracted, marking the document `truncated`. Files
+from users are still parsed in a child process with CPU and memory limits
+(`app.retrieval.isolation`), because no parser is trusted to be bug-free.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ import unicodedata
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
+
+from lxml import etree
 
 from app.retrieval.types import DocumentRejected
 
@@ -28,6 +35,9 @@ SUPPORTED = frozenset({".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".h
 MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
 MAX_MEMBER_RATIO = 100  # for members over 1 MiB; real DOCX XML compresses ~10-20x
 MAX_PDF_PAGES = 5000
+NEEDS_TOO_MUCH_MEMORY = "needs too much memory to read"
+# Extracted text kept per file (MAX_EXTRACTED_CHARS); the rest is dropped and flagged.
+DEFAULT_MAX_CHARS = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +54,18 @@ class Document:
     title: str
     text: str
     blocks: tuple[Block, ...]
+    truncated: bool = False  # text beyond max_chars was dropped
 
 
 class _Builder:
-    """Accumulates blocks into one text, separated by blank lines."""
+    """Accumulates blocks into one text, separated by blank lines, up to `max_chars`."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_chars: int = DEFAULT_MAX_CHARS) -> None:
         self.parts: list[str] = []
         self.blocks: list[Block] = []
         self.pos = 0
+        self.max_chars = max_chars
+        self.full = False  # loaders stop reading once this is set
 
     def add(
         self,
@@ -63,8 +76,14 @@ class _Builder:
         heading: bool = False,
     ) -> None:
         text = text.strip()
-        if not text:
+        if not text or self.full:
             return
+        room = self.max_chars - self.pos - (2 if self.parts else 0)
+        if len(text) > room:
+            self.full = True
+            text, _ = cap_text(text, max(room, 0))
+            if not text:
+                return
         if self.parts:
             self.parts.append("\n\n")
             self.pos += 2
@@ -73,7 +92,7 @@ class _Builder:
         self.pos += len(text)
 
     def build(self, title: str) -> Document:
-        return Document(title, "".join(self.parts), tuple(self.blocks))
+        return Document(title, "".join(self.parts), tuple(self.blocks), self.full)
 
 
 class _Headings:
@@ -96,15 +115,62 @@ def _collapse(text: str) -> str:
     return " ".join(text.split())
 
 
+def cap_text(text: str, max_chars: int) -> tuple[str, bool]:
+    """At most `max_chars` of `text`, cut at a whitespace when one is near; (text, cut?)."""
+    if len(text) <= max_chars:
+        return text, False
+    head = text[:max_chars]
+    space = max(head.rfind(" "), head.rfind("\n"))
+    # Don't split a word in two, unless that would throw away much of the allowance.
+    return (head[:space] if space > max_chars * 0.9 else head).rstrip(), True
+
+
 # --- plain text ---------------------------------------------------------------------------
+def utf16_without_bom(data: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when `data` looks like BOM-less UTF-16, else None.
+
+    Text in Latin, Greek or Cyrillic script saved as UTF-16 has a NUL as the high byte of
+    nearly every character: NULs at odd offsets (little-endian) or even ones (big-endian).
+    Binary files have NULs too, but not confined to one parity. (CJK text in BOM-less
+    UTF-16 has few NULs and stays undetected; it is refused as binary or not-UTF-8.)
+    """
+    sample = data[:65536]
+    if len(sample) < 4 or len(sample) % 2:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    pairs = len(sample) // 2
+    if odd > pairs * 0.3 and even <= pairs * 0.02:
+        return "utf-16-le"
+    if even > pairs * 0.3 and odd <= pairs * 0.02:
+        return "utf-16-be"
+    return None
+
+
+def _decode_utf16(data: bytes, codec: str, name: str) -> str:
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError as e:
+        raise DocumentRejected(f"{name} is not valid UTF-16 text") from e
+    return _reject_controls(text.removeprefix("\ufeff"), name)
+
+
+def _reject_controls(text: str, name: str) -> str:
+    controls = sum(
+        1 for ch in text[:65536] if ch not in "\t\n\r\f" and unicodedata.category(ch) == "Cc"
+    )
+    if controls > max(8, len(text[:65536]) // 100):
+        raise DocumentRejected(f"{name} contains binary data, not text")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def decode_text(data: bytes, name: str) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError as e:
-            raise DocumentRejected(f"{name} is not valid UTF-16 text") from e
+        return _decode_utf16(data, "utf-16", name)
     if b"\x00" in data:
-        raise DocumentRejected(f"{name} contains binary data, not text")
+        codec = utf16_without_bom(data)
+        if codec is None:
+            raise DocumentRejected(f"{name} contains binary data, not text")
+        return _decode_utf16(data, codec, name)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -112,12 +178,7 @@ def decode_text(data: bytes, name: str) -> str:
             f"{name} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
             "save it as UTF-8 and upload it again"
         ) from e
-    controls = sum(
-        1 for ch in text[:65536] if ch not in "\t\n\r\f" and unicodedata.category(ch) == "Cc"
-    )
-    if controls > max(8, len(text[:65536]) // 100):
-        raise DocumentRejected(f"{name} contains binary data, not text")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return _reject_controls(text, name)
 
 
 _BLANK_LINES = re.compile(r"\n[ \t]*\n")
@@ -139,20 +200,28 @@ def _paragraph_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     return spans
 
 
-def load_text(data: bytes, name: str) -> Document:
-    text = decode_text(data, name)
+def load_text(data: bytes, name: str, max_chars: int = DEFAULT_MAX_CHARS) -> Document:
+    text, truncated = cap_text(decode_text(data, name), max_chars)
     blocks = tuple(Block(s, e) for s, e in _paragraph_spans(text))
-    return Document(Path(name).stem, text, blocks)
+    return Document(Path(name).stem, text, blocks, truncated)
 
 
 # --- Markdown -----------------------------------------------------------------------------
-_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t]*(?:#+[ \t]*)?$|^ {0,3}(#{1,6})[ \t]*$")
+# Only the opening of an ATX heading is matched by a regex; the closing `#`s are trimmed
+# by `_atx_text`. (One regex for the whole line backtracked quadratically: 10 s of CPU
+# for a single 20 KB line of spaces.)
+_ATX_OPEN = re.compile(r" {0,3}(#{1,6})(?:[ \t]|$)")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 
 
-def load_markdown(data: bytes, name: str) -> Document:
-    text = decode_text(data, name)
+def _atx_text(rest: str) -> str:
+    """A heading's text without its optional closing `#`s (`## Title ##`)."""
+    return rest.strip(" \t").rstrip("#").rstrip(" \t")
+
+
+def load_markdown(data: bytes, name: str, max_chars: int = DEFAULT_MAX_CHARS) -> Document:
+    text, truncated = cap_text(decode_text(data, name), max_chars)
     headings = _Headings()
     blocks: list[Block] = []
     title: str | None = None
@@ -191,12 +260,12 @@ def load_markdown(data: bytes, name: str) -> Document:
         if not line.strip():
             flush()
             continue
-        atx = _ATX.match(line)
+        atx = _ATX_OPEN.match(line)
         setext = _SETEXT.match(line)
         if atx:
             flush()
-            level = len(atx.group(1) or atx.group(3))
-            heading = _collapse(atx.group(2) or "")
+            level = len(atx.group(1))
+            heading = _collapse(_atx_text(line[atx.end() :]))
         elif setext and len(para) == 1:
             level = 1 if setext.group(1)[0] == "=" else 2
             hstart, hend = para.pop()
@@ -211,7 +280,7 @@ def load_markdown(data: bytes, name: str) -> Document:
                 title = heading
             blocks.append(Block(start, end, headings.path, heading=True))
     flush()
-    return Document(title or Path(name).stem, text, tuple(blocks))
+    return Document(title or Path(name).stem, text, tuple(blocks), truncated)
 
 
 # --- HTML ---------------------------------------------------------------------------------
@@ -225,12 +294,17 @@ _HTML_SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head"
 _HTML_HEADING = {f"h{i}": i for i in range(1, 7)}
 
 
-class _HTMLText(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out = _Builder()
+class _HTMLText:
+    """lxml parser target: turns start/end/data events into blocks under heading paths.
+
+    libxml2's HTML parser is linear on the malformed markup that makes the stdlib
+    `html.parser` quadratic (thousands of unclosed tags or comments)."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.out = _Builder(max_chars)
         self.headings = _Headings()
         self.buf: list[str] = []
+        self.buffered = 0
         self.skip_depth = 0
         self.in_title = False
         self.title = ""
@@ -239,8 +313,11 @@ class _HTMLText(HTMLParser):
     def _flush(self) -> None:
         self.out.add(_collapse("".join(self.buf)), self.headings.path)
         self.buf.clear()
+        self.buffered = 0
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def start(self, tag: str, attrib: object) -> None:
+        if not isinstance(tag, str):  # comments and processing instructions
+            return
         if tag == "title":
             self.in_title = True
         if tag in _HTML_SKIP:
@@ -248,7 +325,9 @@ class _HTMLText(HTMLParser):
         elif tag in _HTML_BLOCK or tag in _HTML_HEADING:
             self._flush()
 
-    def handle_endtag(self, tag: str) -> None:
+    def end(self, tag: str) -> None:
+        if not isinstance(tag, str):
+            return
         if tag == "title":
             self.in_title = False
         if tag in _HTML_SKIP:
@@ -256,6 +335,7 @@ class _HTMLText(HTMLParser):
         elif tag in _HTML_HEADING:
             heading = _collapse("".join(self.buf))
             self.buf.clear()
+            self.buffered = 0
             if heading:
                 self.headings.push(_HTML_HEADING[tag], heading)
                 if tag == "h1" and self.first_h1 is None:
@@ -264,24 +344,47 @@ class _HTMLText(HTMLParser):
         elif tag in _HTML_BLOCK:
             self._flush()
 
-    def handle_data(self, data: str) -> None:
+    def data(self, data: str) -> None:
         if self.in_title:
-            self.title += data
-        elif not self.skip_depth:
+            if len(self.title) < 1000:
+                self.title += data
+        elif not self.skip_depth and self.buffered <= self.out.max_chars:
+            # One huge block without tags: keep no more than could ever be indexed.
             self.buf.append(data)
+            self.buffered += len(data)
+
+    def close(self) -> None:
+        self._flush()
 
 
-def load_html(data: bytes, name: str) -> Document:
+_HTML_FEED = 64 * 1024
+
+
+def _raise_if_out_of_memory(e: Exception) -> None:
+    # libxml2 reports a failed allocation as a syntax error ("Memory allocation failed").
+    if "memory" in str(e).lower():
+        raise MemoryError(str(e)) from e
+
+
+def load_html(data: bytes, name: str, max_chars: int = DEFAULT_MAX_CHARS) -> Document:
     text = decode_text(data, name)
-    parser = _HTMLText()
+    target = _HTMLText(max_chars)
+    parser = etree.HTMLParser(
+        target=target, recover=True, no_network=True, huge_tree=False, remove_comments=True
+    )
     try:
-        parser.feed(text)
+        # Fed in pieces so that a document past max_chars stops being read.
+        for i in range(0, len(text), _HTML_FEED):
+            parser.feed(text[i : i + _HTML_FEED])
+            if target.out.full:
+                break
         parser.close()
-    except Exception as e:  # html.parser is lenient; this is belt and braces
-        raise DocumentRejected(f"{name} could not be parsed as HTML ({e})") from e
-    parser._flush()
-    title = _collapse(parser.title) or parser.first_h1 or Path(name).stem
-    return parser.out.build(title)
+    except etree.LxmlError as e:  # recover=True makes this rare
+        _raise_if_out_of_memory(e)
+        raise DocumentRejected(f"{name} could not be parsed as HTML ({_short(e)})") from e
+    target.close()
+    title = _collapse(target.title)[:300] or target.first_h1 or Path(name).stem
+    return target.out.build(title)
 
 
 # --- DOCX ---------------------------------------------------------------------------------
@@ -306,48 +409,145 @@ def _check_zip(data: bytes, name: str) -> None:
             raise DocumentRejected(f"{name} is not a valid .docx file (no word/document.xml)")
 
 
-_DOCX_HEADING = re.compile(r"^Heading (\d)$")
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
+_DOCX_HEADING = re.compile(r"^heading ?(\d)$")
+# Streaming, never a whole tree: a 17 MB .docx can hold 240 MB of XML, which as a
+# python-docx tree took 8 GB. No entities, no network, libxml2's default size limits.
+_XML_OPTS = {"huge_tree": False, "resolve_entities": False, "no_network": True}
 
 
-def load_docx(data: bytes, name: str) -> Document:
-    _check_zip(data, name)
-    import docx  # python-docx; imported here because it is slow to import
-    from docx.table import Table
-    from docx.text.paragraph import Paragraph
+def _iter_xml(zf: zipfile.ZipFile, member: str, tags: tuple[str, ...], events=("end",)):
+    """(event, element) for `tags` in one zip member, freeing elements once seen."""
+    with zf.open(member) as f:
+        for event, el in etree.iterparse(f, events=events, tag=tags, **_XML_OPTS):
+            yield event, el
+            if event == "end" and el.getparent() is not None and el.tag in _FREE_AFTER:
+                # Drop what is done with: this element's content and earlier siblings.
+                el.clear()
+                parent = el.getparent()
+                while el.getprevious() is not None:
+                    del parent[0]
 
-    try:
-        d = docx.Document(io.BytesIO(data))
-    except Exception as e:
-        raise DocumentRejected(f"{name} is not a valid .docx file ({type(e).__name__})") from e
-    out = _Builder()
+
+_FREE_AFTER = frozenset({f"{_W}p", f"{_W}tbl", f"{_W}style", f"{_W}t"})
+
+
+def _docx_styles(zf: zipfile.ZipFile) -> dict[str, str]:
+    """styleId -> lower-case style name ("heading 1", "title", …)."""
+    if "word/styles.xml" not in zf.namelist():
+        return {}
+    styles = {}
+    for _, el in _iter_xml(zf, "word/styles.xml", (f"{_W}style",)):
+        sid, name = el.get(f"{_W}styleId"), el.find(f"{_W}name")
+        if sid and name is not None and len(styles) < 10_000:
+            styles[sid] = (name.get(f"{_W}val") or "").strip().lower()
+    return styles
+
+
+def _docx_title(zf: zipfile.ZipFile) -> str:
+    if "docProps/core.xml" not in zf.namelist():
+        return ""
+    for _, el in _iter_xml(zf, "docProps/core.xml", (_DC_TITLE,)):
+        return _collapse(el.text or "")[:300]
+    return ""
+
+
+class _Para:
+    """Text of one open paragraph, bounded so one giant paragraph can't hold gigabytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.limit = limit
+        self.style = ""
+
+    def append(self, text: str) -> None:
+        if self.size <= self.limit:
+            self.parts.append(text)
+            self.size += len(text)
+
+    @property
+    def text(self) -> str:
+        return _collapse("".join(self.parts))
+
+
+def _docx_body(zf: zipfile.ZipFile, out: _Builder, styles: dict[str, str]) -> str:
+    """Paragraphs and table rows of word/document.xml into `out`; returns a Title, if any."""
     headings = _Headings()
-    title = (d.core_properties.title or "").strip()
-    for el in d.element.body.iterchildren():
-        tag = el.tag.rsplit("}", 1)[-1]
-        if tag == "p":
-            p = Paragraph(el, d)
-            text = _collapse(p.text)
+    title = ""
+    paras: list[_Para] = []  # open paragraphs (text boxes nest them)
+    tables: list[list[list[str]]] = []  # per open table: cells of the open row
+    cells: list[list[str]] = []  # per open cell: its paragraphs
+    tags = tuple(f"{_W}{t}" for t in ("p", "t", "tab", "br", "cr", "pStyle", "tbl", "tr", "tc"))
+    for event, el in _iter_xml(zf, "word/document.xml", tags, ("start", "end")):
+        tag = el.tag[len(_W) :]
+        if event == "start":
+            if tag == "p":
+                paras.append(_Para(out.max_chars))
+            elif tag == "tbl":
+                tables.append([])
+            elif tag == "tr" and tables:
+                tables[-1] = []
+            elif tag == "tc":
+                cells.append([])
+            continue
+        if tag == "t" and paras:
+            paras[-1].append(el.text or "")
+        elif tag in ("tab", "br", "cr") and paras:
+            paras[-1].append(" ")
+        elif tag == "pStyle" and paras:
+            sid = el.get(f"{_W}val") or ""
+            paras[-1].style = styles.get(sid, sid.lower())
+        elif tag == "p" and paras:
+            para = paras.pop()
+            text = para.text
             if not text:
                 continue
-            style = p.style.name if p.style is not None else ""
-            m = _DOCX_HEADING.match(style or "")
-            if style == "Title":
+            if cells:  # inside a table cell: part of that cell's text
+                cells[-1].append(text)
+                continue
+            m = _DOCX_HEADING.match(para.style)
+            if para.style == "title":
                 title = title or text
                 headings.push(0, text)
             elif m:
                 headings.push(int(m.group(1)), text)
-            out.add(text, headings.path, heading=style == "Title" or bool(m))
-        elif tag == "tbl":
-            for row in Table(el, d).rows:
-                cells = [_collapse(c.text) for c in row.cells]
-                # Merged cells repeat; keep each distinct cell once, in order.
-                line = " | ".join(dict.fromkeys(c for c in cells if c))
+            out.add(text, headings.path, heading=para.style == "title" or bool(m))
+        elif tag == "tc" and cells:
+            cell = _collapse(" ".join(cells.pop()))
+            if tables:
+                tables[-1].append(cell)
+        elif tag == "tr" and tables:
+            # Merged cells repeat; keep each distinct cell once, in order.
+            line = " | ".join(dict.fromkeys(c for c in tables[-1] if c))
+            if len(tables) > 1 and cells:  # a table inside a cell: part of that cell
+                cells[-1].append(line)
+            else:
                 out.add(line, headings.path)
-    return out.build(title or Path(name).stem)
+        elif tag == "tbl" and tables:
+            tables.pop()
+        if out.full:
+            break
+    return title
+
+
+def load_docx(data: bytes, name: str, max_chars: int = DEFAULT_MAX_CHARS) -> Document:
+    _check_zip(data, name)
+    out = _Builder(max_chars)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            styles = _docx_styles(zf)
+            core_title = _docx_title(zf)
+            body_title = _docx_body(zf, out, styles)
+    except (etree.LxmlError, zipfile.BadZipFile, KeyError, EOFError, ValueError) as e:
+        _raise_if_out_of_memory(e)
+        raise DocumentRejected(f"{name} is not a valid .docx file ({type(e).__name__})") from e
+    return out.build(core_title or body_title or Path(name).stem)
 
 
 # --- PDF ----------------------------------------------------------------------------------
-def load_pdf(data: bytes, name: str) -> Document:
+def load_pdf(data: bytes, name: str, max_chars: int = DEFAULT_MAX_CHARS) -> Document:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError
 
@@ -364,7 +564,7 @@ def load_pdf(data: bytes, name: str) -> Document:
             ok = 0
         if not ok:
             raise DocumentRejected(f"{name} is encrypted; remove the password and upload it again")
-    out = _Builder()
+    out = _Builder(max_chars)
     try:
         pages = reader.pages
         if len(pages) > MAX_PDF_PAGES:
@@ -378,6 +578,8 @@ def load_pdf(data: bytes, name: str) -> Document:
             page_text = page_text.replace("\r\n", "\n").replace("\r", "\n")
             for s, e in _paragraph_spans(page_text):
                 out.add(page_text[s:e], page=number)
+            if out.full:
+                break
         meta = reader.metadata
         meta_title = str(meta.title).strip() if meta is not None and meta.title else ""
     except DocumentRejected:
@@ -397,7 +599,7 @@ def _short(e: Exception) -> str:
 
 
 # --- entry point --------------------------------------------------------------------------
-_LOADERS: dict[str, Callable[[bytes, str], Document]] = {
+_LOADERS: dict[str, Callable[[bytes, str, int], Document]] = {
     ".md": load_markdown,
     ".markdown": load_markdown,
     ".txt": load_text,
@@ -413,7 +615,9 @@ def _too_big(name: str, size: int, max_bytes: int) -> DocumentRejected:
     return DocumentRejected(f"{name} is {size / mb:.1f} MB, over the {max_bytes / mb:g} MB limit")
 
 
-def load_bytes(data: bytes, name: str, max_bytes: int) -> Document:
+def load_bytes(
+    data: bytes, name: str, max_bytes: int, max_chars: int = DEFAULT_MAX_CHARS
+) -> Document:
     """Parse `data` as the file `name` (its extension picks the loader)."""
     ext = Path(name).suffix.lower()
     loader = _LOADERS.get(ext)
@@ -423,7 +627,7 @@ def load_bytes(data: bytes, name: str, max_bytes: int) -> Document:
         raise _too_big(name, len(data), max_bytes)
     if not data.strip():
         raise DocumentRejected(f"{name} is empty")
-    doc = loader(data, name)
+    doc = loader(data, name, max_chars)
     if not doc.blocks:
         raise DocumentRejected(f"{name} has no text to index")
     return doc
@@ -441,20 +645,26 @@ def read_file(path: Path, max_bytes: int, name: str | None = None) -> bytes:
         raise DocumentRejected(f"{name} could not be read ({e.strerror or e})") from e
 
 
-def parse_document(data: bytes, name: str, max_bytes: int) -> Document:
+def parse_document(
+    data: bytes, name: str, max_bytes: int, max_chars: int = DEFAULT_MAX_CHARS
+) -> Document:
     """`load_bytes`, with any unexpected parser failure turned into DocumentRejected."""
     try:
-        return load_bytes(data, name, max_bytes)
+        return load_bytes(data, name, max_bytes, max_chars)
     except DocumentRejected:
         raise
     except RecursionError as e:
         raise DocumentRejected(f"{name} is too deeply nested to parse") from e
+    except MemoryError as e:
+        raise DocumentRejected(f"{name} {NEEDS_TOO_MUCH_MEMORY}") from e
     except Exception as e:  # a parser bug must not take the app down
         log.exception("unexpected error parsing %s", name)
         raise DocumentRejected(f"{name} could not be parsed ({_short(e)})") from e
 
 
-def load_document(path: Path, max_bytes: int, name: str | None = None) -> Document:
-    """Read and parse one file. Raises DocumentRejected; never anything else."""
+def load_document(
+    path: Path, max_bytes: int, name: str | None = None, max_chars: int = DEFAULT_MAX_CHARS
+) -> Document:
+    """Read and parse one file (in this process). Raises DocumentRejected; nothing else."""
     name = name or path.name
-    return parse_document(read_file(path, max_bytes, name), name, max_bytes)
+    return parse_document(read_file(path, max_bytes, name), name, max_bytes, max_chars)

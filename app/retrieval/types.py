@@ -31,6 +31,7 @@ class IngestResult:
     doc_id: str
     chunks: int
     seconds: float
+    truncated: bool = False  # only the first MAX_EXTRACTED_CHARS of the text were indexed
 
 
 class DocumentRejected(Exception):

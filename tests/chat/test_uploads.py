@@ -1,5 +1,8 @@
 """Upload checks, durable copies and publishing into the shared knowledge folder."""
 
+import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -96,3 +99,75 @@ def test_browser_accept_groups_extensions_by_mime_type():
         "text/markdown": [".md"],
         "application/pdf": [".pdf"],
     }
+
+
+# --- names ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "expected_suffix"),
+    [("x" * 300 + ".docx", ".docx"), ("ré" * 100 + ".pdf", ".pdf"), ("a." + "b" * 300, "")],
+)
+def test_long_names_are_shortened_keeping_the_extension(raw, expected_suffix):
+    name = safe_name(raw)
+    assert len(name) <= 150
+    assert Path(name).suffix == expected_suffix or (not expected_suffix and "." not in name[2:])
+    if expected_suffix:
+        assert name.endswith(expected_suffix) and len(name) == 150
+
+
+def test_long_names_keep_their_extension_in_storage_and_knowledge(tmp_path):
+    src = tmp_path / "in"
+    src.write_text("# Long\n\ntext")
+    long_name = "Quarterly report " * 20 + ".md"
+    stored = store_upload(src, long_name, "chat-1", tmp_path / "uploads")
+    assert stored.path.suffix == ".md"
+    shared, created = publish_to_knowledge(stored, tmp_path / "knowledge")
+    assert created and shared.suffix == ".md" and len(shared.name) <= 150
+
+
+# --- permissions --------------------------------------------------------------------------------
+def test_stored_uploads_are_private(tmp_path):
+    src = tmp_path / "in"
+    src.write_text("secret plans")
+    stored = store_upload(src, "plans.txt", "chat-1", tmp_path / "uploads")
+    assert stat.S_IMODE(stored.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(stored.path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "uploads").stat().st_mode) == 0o700
+
+
+# --- concurrent publishing ----------------------------------------------------------------------
+def _publish_concurrently(tmp_path: Path, contents: list[str]) -> list[tuple[Path, bool]]:
+    stored = []
+    for i, text in enumerate(contents):
+        p = tmp_path / f"upload-{i}.md"
+        p.write_text(text)
+        stored.append(StoredUpload(name="guide.md", path=p, size=p.stat().st_size))
+    knowledge = tmp_path / "knowledge"
+    knowledge.mkdir()
+    start = threading.Barrier(len(stored))
+
+    def go(s: StoredUpload) -> tuple[Path, bool]:
+        start.wait()
+        return publish_to_knowledge(s, knowledge)
+
+    with ThreadPoolExecutor(len(stored)) as pool:
+        return list(pool.map(go, stored))
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_concurrent_publishes_of_one_name_lose_nothing_and_mix_nothing(tmp_path, round_):
+    contents = [f"# Guide\n\nversion {i}\n" + f"line {i}\n" * 20_000 for i in range(8)]
+    results = _publish_concurrently(tmp_path, contents)
+    knowledge = tmp_path / "knowledge"
+    assert all(created for _, created in results)
+    assert len({path for path, _ in results}) == 8
+    on_disk = sorted(p.read_text() for p in knowledge.iterdir())
+    assert on_disk == sorted(contents), "a publish was lost, overwritten or mixed"
+    assert sorted(p.name for p in knowledge.iterdir()) == sorted(
+        ["guide.md"] + [f"guide-{n}.md" for n in range(1, 8)]
+    )
+
+
+def test_concurrent_publishes_of_one_file_keep_one_copy(tmp_path):
+    results = _publish_concurrently(tmp_path, ["# Same\n\nsame text\n"] * 8)
+    assert [p.name for p in (tmp_path / "knowledge").iterdir()] == ["guide.md"]
+    assert sum(created for _, created in results) == 1

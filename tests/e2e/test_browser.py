@@ -423,3 +423,14 @@ def test_uploaded_pdf_is_cited_with_its_page_and_an_encrypted_one_is_refused(
     panel = page.get_by_role("complementary")
     expect(panel.get_by_text("q3-report.pdf")).to_be_visible(timeout=10_000)
     expect(panel).to_contain_text(re.compile(r"Page:\s*2\b"))
+
+
+def test_empty_upload_is_refused_with_a_message_in_the_chat(page: Page, tmp_path):
+    # Chainlit alone answers HTTP 500 for a 0-byte file and the browser drops it silently.
+    empty = tmp_path / "empty-notes.txt"
+    empty.write_bytes(b"")
+    page.locator("#upload-button-input").set_input_files([str(empty)])
+    expect(
+        page.get_by_text("empty-notes.txt was not added: the file is empty.").first
+    ).to_be_visible(timeout=20_000)
+    shoot(page, "empty-upload")

@@ -266,3 +266,41 @@ def test_html_with_only_scripts_has_no_text(tmp_path):
     p = tmp_path / "app.html"
     p.write_text("<html><head><script>alert(1)</script></head><body></body></html>")
     assert "no text" in rejected(p)
+
+
+# --- text that is not UTF-8 -----------------------------------------------------------------
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_text_without_bom_is_decoded(tmp_path, codec):
+    p = tmp_path / "wide.txt"
+    p.write_bytes("Überblick zur Richtlinie.\r\n\r\nZweiter Absatz.".encode(codec))
+    doc = load_document(p, MB)
+    assert [t for t, _, _ in spans(doc)] == ["Überblick zur Richtlinie.", "Zweiter Absatz."]
+
+
+def test_nul_bytes_at_both_parities_are_still_binary(tmp_path):
+    p = tmp_path / "blob.txt"
+    p.write_bytes(bytes(range(256)) * 64)
+    assert "binary data" in rejected(p)
+
+
+# --- the extracted-text cap (MAX_EXTRACTED_CHARS) ---------------------------------------------
+def _long_files(tmp_path: Path) -> list[Path]:
+    para = "Lorem ipsum dolor sit amet, consectetur adipiscing elit sed do eiusmod."
+    paras = [f"{i} {para}" for i in range(200)]  # ~15,000 characters
+    (tmp_path / "long.txt").write_text("\n\n".join(paras))
+    (tmp_path / "long.md").write_text("# Long\n\n" + "\n\n".join(paras))
+    (tmp_path / "long.html").write_text("<h1>Long</h1>" + "".join(f"<p>{x}</p>" for x in paras))
+    write_docx(tmp_path / "long.docx", [("Normal", x) for x in paras])
+    write_pdf(tmp_path / "long.pdf", ["\n\n".join(paras[i : i + 20]) for i in range(0, 200, 20)])
+    return sorted(tmp_path.glob("long.*"))
+
+
+def test_extracted_text_is_capped_and_marked_truncated(tmp_path):
+    for path in _long_files(tmp_path):
+        full = load_document(path, MB)
+        assert not full.truncated and len(full.text) > 10_000, path.name
+        cut = load_document(path, MB, max_chars=3000)
+        assert cut.truncated, path.name
+        assert 2000 < len(cut.text) <= 3000, (path.name, len(cut.text))
+        assert full.text.startswith(cut.text), path.name  # the start is kept as it was
+        assert all(b.end <= len(cut.text) for b in cut.blocks), path.name

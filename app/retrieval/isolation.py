@@ -1,0 +1,307 @@
+"""Parse an untrusted file in a short-lived child process with CPU-time and memory limits.
+
+The loaders are linear on the hostile inputs we know of, but a parser bug or a crafted
+file we don't know of (libxml2, pypdf) must not cost the server more than one bounded,
+low-priority process: at most `cpu_seconds` of CPU and `memory_bytes` of memory, then the
+kernel stops it. The parse never holds this process's GIL or grows its heap, so chats
+keep streaming while files are read.
+
+Chunking and term analysis run in the child too: for a 2-million-character document they
+are a second of pure-Python work and hundreds of thousands of objects, which in this
+process would hold the GIL and trigger full garbage collections (70+ ms pauses of every
+chat). What comes back is the text, chunk spans and terms as a few flat strings/arrays.
+
+Children are forked from a `forkserver` that has the parsers (and the tokenizer's
+vocabulary) loaded already, so each file costs a fork (milliseconds), not a start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import multiprocessing
+import os
+import signal
+import threading
+from array import array
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from app.retrieval.loaders import NEEDS_TOO_MUCH_MEMORY, Block, Document, parse_document
+from app.retrieval.types import DocumentRejected
+
+log = logging.getLogger(__name__)
+
+# Parsers run below the chat server's priority: on a busy machine, chats win.
+CHILD_NICE = 10
+_PRELOAD = ["app.retrieval.forkserver_main", "app.retrieval.warm", "pypdf", "lxml.etree"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    max_bytes: int  # MAX_UPLOAD_MB
+    max_chars: int  # MAX_EXTRACTED_CHARS
+    cpu_seconds: float  # PARSE_TIMEOUT_S
+    memory_bytes: int  # PARSE_MEMORY_MB
+
+    @classmethod
+    def from_settings(cls, settings) -> ParseLimits:
+        return cls(
+            max_bytes=settings.max_upload_bytes,
+            max_chars=settings.max_extracted_chars,
+            cpu_seconds=settings.parse_timeout_s,
+            memory_bytes=int(settings.parse_memory_mb * 1024 * 1024),
+        )
+
+    @property
+    def wall_seconds(self) -> float:
+        # The child is niced: on a loaded machine its CPU seconds take longer to arrive.
+        return self.cpu_seconds * 3 + 5
+
+
+_ctx_lock = threading.Lock()
+_ctx: multiprocessing.context.BaseContext | None = None
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    global _ctx
+    with _ctx_lock:
+        if _ctx is None:
+            methods = multiprocessing.get_all_start_methods()
+            if "forkserver" in methods:
+                ctx = multiprocessing.get_context("forkserver")
+                ctx.set_forkserver_preload(_PRELOAD)
+            else:  # Windows: a fresh interpreter per file; slower, equally contained
+                ctx = multiprocessing.get_context("spawn")
+            _ctx = ctx
+        if _ctx.get_start_method() == "forkserver":
+            _ensure_forkserver()
+        return _ctx
+
+
+_PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def _ensure_forkserver() -> None:
+    """Start the fork server (if it isn't running) with this project importable.
+
+    The fork server is a fresh interpreter. Python 3.11 doesn't give it our sys.path, so
+    under `chainlit run` from another folder it would import some other `app` (or none)
+    and every parse would fail; PYTHONPATH, set only while it starts, fixes that. It is
+    also told our main module, so children don't import it again (forkserver_main).
+    """
+    from multiprocessing import forkserver, spawn
+
+    from app.retrieval.forkserver_main import MAIN_NAME_ENV, MAIN_PATH_ENV
+
+    prep = spawn.get_preparation_data("parser")
+    env = {
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (_PROJECT_ROOT, os.environ.get("PYTHONPATH")) if p
+        ),
+        MAIN_PATH_ENV: prep.get("init_main_from_path", ""),
+        MAIN_NAME_ENV: prep.get("init_main_from_name", ""),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        forkserver.ensure_running()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A parsed, chunked and analysed document, as the library caches it."""
+
+    title: str
+    chunks: list[tuple[int, int, str | None, int | None, str]]  # start, end, section, page, text
+    terms: list[list[str]]
+    truncated: bool
+
+
+def parse_file(data: bytes, name: str, limits: ParseLimits) -> Document:
+    """`parse_document` in a contained child. Raises DocumentRejected, nothing else."""
+    return _unpack(_run(_parse_job, (data, name, limits), name, limits))
+
+
+def prepare_file(
+    data: bytes, name: str, limits: ParseLimits, chunk_tokens: int, chunk_overlap: int
+) -> Prepared:
+    """Parse, chunk and analyse in a contained child. Raises DocumentRejected only."""
+    packed = _run(_prepare_job, (data, name, limits, chunk_tokens, chunk_overlap), name, limits)
+    return _unpack_prepared(packed)
+
+
+def _run(job, args: tuple, name: str, limits: ParseLimits):
+    ctx = _context()
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(sender, job, args, name, limits), daemon=True)
+    try:
+        proc.start()
+    except OSError as e:
+        receiver.close()
+        sender.close()
+        raise DocumentRejected(f"{name} could not be read (no parser process: {e})") from e
+    sender.close()  # the child holds the only writer: EOF as soon as it dies
+    try:
+        result = receiver.recv() if receiver.poll(limits.wall_seconds) else None
+    except (EOFError, OSError):
+        result = None
+    finally:
+        receiver.close()
+        proc.join(timeout=0.5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    if result is None:
+        raise DocumentRejected(_died(name, proc.exitcode, limits))
+    kind, payload = result
+    if kind == "rejected":
+        raise DocumentRejected(payload)
+    return payload
+
+
+def _died(name: str, exitcode: int | None, limits: ParseLimits) -> str:
+    seconds = f"{limits.cpu_seconds:g}"
+    if exitcode in (None, -signal.SIGXCPU, -signal.SIGKILL):
+        return (
+            f"{name} took too long to read (over {seconds} s, PARSE_TIMEOUT_S); "
+            "it may be damaged or built to overload the server"
+        )
+    return f"{name} could not be read (the parser stopped with exit code {exitcode})"
+
+
+def _parse_job(data: bytes, name: str, limits: ParseLimits) -> tuple:
+    return _pack(parse_document(data, name, limits.max_bytes, limits.max_chars))
+
+
+def _prepare_job(
+    data: bytes, name: str, limits: ParseLimits, chunk_tokens: int, chunk_overlap: int
+) -> tuple:
+    from app.retrieval.analyzer import analyze
+    from app.retrieval.chunker import chunk_document, index_text
+
+    doc = parse_document(data, name, limits.max_bytes, limits.max_chars)
+    del data
+    spans = chunk_document(doc, chunk_tokens, chunk_overlap)
+    sections: dict[str | None, int] = {}
+    starts, ends, pages, secs = array("q"), array("q"), array("q"), array("q")
+    terms = []
+    for s in spans:
+        starts.append(s.start)
+        ends.append(s.end)
+        pages.append(-1 if s.page is None else s.page)
+        secs.append(sections.setdefault(s.section, len(sections)))
+        # Terms are \w+ stems: never a space or a newline, so two joins carry them all.
+        terms.append(" ".join(analyze(index_text(doc.title, s.section, doc.text[s.start : s.end]))))
+    return (
+        doc.title,
+        doc.text,
+        doc.truncated,
+        list(sections),
+        starts,
+        ends,
+        pages,
+        secs,
+        "\n".join(terms),
+    )
+
+
+def _unpack_prepared(packed: tuple) -> Prepared:
+    title, text, truncated, sections, starts, ends, pages, secs, terms = packed
+    chunks = [
+        (s, e, sections[k], None if p < 0 else p, text[s:e])
+        for s, e, p, k in zip(starts, ends, pages, secs, strict=True)
+    ]
+    term_lists = [line.split() for line in terms.split("\n")] if chunks else []
+    return Prepared(title, chunks, term_lists, truncated)
+
+
+def _child(conn: Connection, job, args: tuple, name: str, limits: ParseLimits) -> None:
+    cap = _contain(limits)
+    out_of_memory = f"{name} {NEEDS_TOO_MUCH_MEMORY} (over {limits.memory_bytes / 1048576:.0f} MB"
+    try:
+        try:
+            packed = job(*args)
+            del args
+            conn.send(("ok", packed))
+        except DocumentRejected as e:
+            reason = e.reason
+            # libxml2 may report a failed allocation as "unknown error"; an address space
+            # filled to the limit says what really happened.
+            if reason.endswith(NEEDS_TOO_MUCH_MEMORY) or _at_cap(cap):
+                reason = out_of_memory + ", PARSE_MEMORY_MB)"
+            conn.send(("rejected", reason))
+    except MemoryError:
+        conn.send(("rejected", out_of_memory + ", PARSE_MEMORY_MB)"))
+    finally:
+        conn.close()
+
+
+def _contain(limits: ParseLimits) -> int | None:
+    """Lower this child's priority and cap its CPU time and address space (returned)."""
+    with contextlib.suppress(OSError):
+        os.nice(CHILD_NICE)
+    try:
+        import resource
+    except ImportError:  # Windows: the parent's wall-clock timeout still applies
+        return None
+    cpu = max(1, math.ceil(limits.cpu_seconds))
+    # SIGXCPU at the soft limit, SIGKILL one second later if it is caught or ignored.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    base = _address_space()
+    if base is None:
+        return None
+    cap = base + limits.memory_bytes
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    except (ValueError, OSError):  # macOS doesn't enforce RLIMIT_AS
+        return None
+    return cap
+
+
+def _at_cap(cap: int | None) -> bool:
+    used = _address_space()
+    return cap is not None and used is not None and used > cap - 16 * 1024 * 1024
+
+
+def _address_space() -> int | None:
+    """This process's current virtual size, so the memory limit is on top of the runtime."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[0])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# A document crosses the pipe as a few flat arrays, not a million small objects: the
+# parent unpickles it in one quick step and rebuilds blocks in Python (which lets the
+# event loop in between), instead of holding the GIL through a long C-level unpickle.
+def _pack(doc: Document) -> tuple:
+    sections: dict[str | None, int] = {}
+    starts, ends, pages, secs = array("q"), array("q"), array("q"), array("q")
+    heads = bytearray()
+    for b in doc.blocks:
+        starts.append(b.start)
+        ends.append(b.end)
+        pages.append(-1 if b.page is None else b.page)
+        secs.append(sections.setdefault(b.section, len(sections)))
+        heads.append(b.heading)
+    return (doc.title, doc.text, doc.truncated, list(sections), starts, ends, pages, secs, heads)
+
+
+def _unpack(packed: tuple) -> Document:
+    title, text, truncated, sections, starts, ends, pages, secs, heads = packed
+    blocks = tuple(
+        Block(s, e, sections[k], None if p < 0 else p, bool(h))
+        for s, e, p, k, h in zip(starts, ends, pages, secs, heads, strict=True)
+    )
+    return Document(title, text, blocks, truncated)
