@@ -152,10 +152,11 @@ async def publish(
         return f"{name} could not be copied into the shared knowledge folder ({e.strerror})."
     try:
         result = await run_ingest(services.library.add_file, target, None, None)
-    except DocumentRejected as e:
+    except (DocumentRejected, OSError) as e:
         if created:  # don't leave a file in knowledge/ that nobody can search
             target.unlink(missing_ok=True)
-        return f"{name} could not be shared: {e}"
+        reason = e if isinstance(e, DocumentRejected) else f"it could not be read ({e.strerror})"
+        return f"{name} could not be shared: {reason}"
     # The shared copy now serves this chat too; drop the chat-only copy to avoid duplicates.
     await asyncio.to_thread(services.library.remove_document, result.doc_id, scope)
     where = target.relative_to(settings.knowledge_dir)
