@@ -16,6 +16,7 @@ from pathlib import Path
 import chainlit as cl
 from chainlit.utils import utc_now
 
+from app.answering import format_duration, literal
 from app.chat import shareable
 from app.chat.uploads import (
     StoredUpload,
@@ -70,7 +71,7 @@ async def ingest_attachments(
             )
             if reason:
                 rejected.append(reason)
-                lines.append(f"- ✗ {reason}")
+                lines.append(f"- ✗ {literal(reason)}")
                 continue
             try:
                 stored = await asyncio.to_thread(
@@ -80,7 +81,7 @@ async def ingest_attachments(
                 result = await run_ingest(services.library.add_file, stored.path, scope, name)
             except DocumentRejected as e:
                 rejected.append(_rejection(name, str(e)))
-                lines.append(f"- ✗ {e}")
+                lines.append(f"- ✗ {literal(str(e))}")
                 continue
             except OSError as e:
                 log.exception("Storing upload %s failed", name)
@@ -88,13 +89,14 @@ async def ingest_attachments(
                 continue
             indexed.append(IndexedUpload(stored, result.doc_id, result.chunks, result.truncated))
             lines.append(
-                f"- ✓ **{name}**: {result.chunks} chunks in {_ms(time.perf_counter() - f0)}"
+                f"- ✓ **{literal(name)}**: {result.chunks} chunks in "
+                f"{format_duration(time.perf_counter() - f0)}"
                 + (f" ({truncated_note(settings.max_extracted_chars)})" if result.truncated else "")
             )
         total = time.perf_counter() - t0
         chunks = sum(u.chunks for u in indexed)
         what = indexed[0].stored.name if len(indexed) == 1 else f"{len(indexed)} files"
-        step.name = f"Ingest · {what} · {chunks} chunks · {_ms(total)}"
+        step.name = f"Ingest · {what} · {chunks} chunks · {format_duration(total)}"
         step.output = "\n".join(lines)
         step.end = utc_now()
     return indexed, rejected
@@ -114,7 +116,7 @@ async def announce(
     max_chars: int,
 ) -> None:
     for reason in rejected:
-        await cl.ErrorMessage(content=reason, author="Uploads").send()
+        await cl.ErrorMessage(content=literal(reason), author="Uploads").send()
     for upload in indexed:
         # The button carries an id only; what it stands for stays in this chat's session.
         upload_id = shareable.offer(registry, upload.stored)
@@ -127,7 +129,7 @@ async def announce(
             icon="share-2",
         )
         await cl.Message(
-            content=f"Added **{upload.stored.name}** to this chat "
+            content=f"Added **{literal(upload.stored.name)}** to this chat "
             f"({upload.chunks} chunks). Only this chat can search it.{note}",
             author="Uploads",
             actions=[action],
@@ -145,7 +147,8 @@ async def publish(
     )
     if stored is None:
         return "That upload is no longer available to share; upload it again."
-    name = stored.name
+    # File names are chosen by whoever uploaded the file: shown literally, never as markdown.
+    name = literal(stored.name)
     try:
         target, created = await run_ingest(publish_to_knowledge, stored, settings.knowledge_dir)
     except OSError as e:
@@ -159,17 +162,13 @@ async def publish(
         return f"{name} could not be shared: {reason}"
     # The shared copy now serves this chat too; drop the chat-only copy to avoid duplicates.
     await asyncio.to_thread(services.library.remove_document, result.doc_id, scope)
-    where = target.relative_to(settings.knowledge_dir)
+    where = literal(str(target.relative_to(settings.knowledge_dir)))
     if not created:
         return f"{name} is already in the shared knowledge as {where}."
-    return f"Shared **{name}** as `{where}`: everyone can now find it ({result.chunks} chunks)."
+    return f"Shared **{name}** as {where}: everyone can now find it ({result.chunks} chunks)."
 
 
 def _rejection(name: str, reason: str) -> str:
     # Loader reasons already start with the file name ("x.pdf is encrypted; …").
     reason = reason.rstrip(".") + "."
     return f"Not added: {reason}" if reason.startswith(name) else f"{name} was not added: {reason}"
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
