@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 WHEEL_CACHE ?= $(HOME)/.cache/grounded-assistant/wheels
 LOCAL_LLM_PORT ?= 8088
 
-.PHONY: run install install-test test lint format bench bench-scale bench-pipeline bench-load bench-ingest local-llm local-llm-install browser clean
+.PHONY: run install install-test test lint format bench bench-scale bench-pipeline bench-load bench-ingest eval compare local-llm local-llm-install browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,14 @@ bench-pipeline: install
 ## bench-load: N concurrent chats through the real app vs direct calls to the same server
 bench-load: install-test
 	$(BIN)/python -m app.chat.load_bench $(if $(CHATS),--chats $(CHATS))
+
+## eval: the golden set through the real pipeline under each policy (start a server first)
+eval: install
+	$(BIN)/python -m app.eval $(EVAL_ARGS)
+
+## compare: the draft and escalation models side by side on one prompt
+compare: install
+	$(BIN)/python -m app.compare $(COMPARE_ARGS)
 
 ## local-llm: serve the bundled Gemma 3 270M GGUF as an OpenAI-compatible server
 local-llm: local-llm-install
