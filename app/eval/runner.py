@@ -70,9 +70,10 @@ async def run_all(
     return runs
 
 
-def progress_bar(stream: TextIO = sys.stderr, width: int = 30) -> Progress:
+def progress_bar(stream: TextIO | None = None, width: int = 30) -> Progress:
     """A one-line bar on stderr, so stdout stays clean for the final JSON line."""
     started = time.perf_counter()
+    stream = stream or sys.stderr
 
     def show(done: int, total: int, label: str) -> None:
         filled = int(width * done / total) if total else width
