@@ -34,6 +34,8 @@ def env(local_llm: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path
     monkeypatch.setenv("FOUNDRY_LOCAL_ENDPOINT", local_llm)
     monkeypatch.setenv("MAX_ANSWER_TOKENS", "32")
     monkeypatch.setenv("READ_TIMEOUT_S", "300")
+    monkeypatch.setenv("KNOWLEDGE_DIR", str(REPO / "knowledge"))
+    monkeypatch.setenv("INDEX_DIR", str(tmp_path / "index"))
     return tmp_path
 
 
