@@ -28,6 +28,10 @@ def _v(x: object) -> str:
     return str(x)
 
 
+def _ms(x: float | None) -> str:
+    return "—" if x is None else f"{x:,.0f}" if x >= 10 else f"{x:.1f}"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     return lines + ["| " + " | ".join(r) + " |" for r in rows]
@@ -52,7 +56,7 @@ def _latency(report: dict) -> list[str]:
         cells = []
         for s in report["policies"].values():
             v = s["overall"]["latency_ms"][part]
-            cells.append(f"{_v(v['p50'])} / {_v(v['p95'])}")
+            cells.append(f"{_ms(v['p50'])} / {_ms(v['p95'])}")
         rows.append([part, *cells])
     return _table(["step (ms, p50 / p95)", *report["policies"]], rows)
 
