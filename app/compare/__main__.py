@@ -84,7 +84,7 @@ def print_table(stats: list[ModelStats]) -> None:
         "tok/s",
         "cost $",
     )
-    print(f"{head[0]:<28}" + "".join(f"{h:>11}" for h in head[1:]))
+    print(f"{head[0]:<28}" + "".join(f"{h:>13}" for h in head[1:]))
     for s in stats:
         cells = [
             str(s.runs),
@@ -97,7 +97,7 @@ def print_table(stats: list[ModelStats]) -> None:
             _fmt(s.tokens_per_s_p50),
             "—" if s.cost_usd is None else f"{s.cost_usd:.6f}",
         ]
-        print(f"{s.model[:28]:<28}" + "".join(f"{c:>11}" for c in cells))
+        print(f"{s.model[:28]:<28}" + "".join(f"{c:>13}" for c in cells))
         if s.error:
             print(f"  {s.model}: {s.error}")
 
