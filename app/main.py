@@ -17,7 +17,7 @@ from chainlit.config import config as chainlit_config
 from chainlit.server import app as chainlit_app
 
 from app.answering import AskOptions, Exchange
-from app.chat import shareable, upload_flow
+from app.chat import compare_view, shareable, upload_flow
 from app.chat.preferences import preferences, widgets
 from app.chat.questions import check_question
 from app.chat.retention import new_scope
@@ -108,6 +108,7 @@ async def _chat_start() -> None:
     cl.user_session.set("scope", new_scope())
     cl.user_session.set(shareable.SESSION_KEY, {})
     cl.user_session.set("history", [])
+    await cl.context.emitter.set_commands(compare_view.COMMANDS)
     values = await cl.ChatSettings(widgets(SETTINGS)).send()
     cl.user_session.set("prefs", preferences(values, SETTINGS))
 
@@ -144,6 +145,9 @@ async def _on_message(message: cl.Message) -> None:
         return
     question = asked.text
     if not question:
+        return
+    if message.command == compare_view.COMMAND:
+        await compare_view.show_comparison(question, scope, svc)
         return
 
     view = TurnView()

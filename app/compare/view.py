@@ -5,7 +5,7 @@ here imports Chainlit; the chat only renders the returned `Comparison`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.answering.model_calls import StreamsCompletions
 from app.answering.pipeline import SearchesLibrary
@@ -15,6 +15,7 @@ from app.compare.core import CallSample, measure_call, prices_for
 from app.config import Settings
 from app.eval.charts import png_bytes
 from app.llm.errors import LLMError
+from app.retrieval.types import Hit
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +31,15 @@ class Comparison:
     sources: list[str]  # labels of the context blocks every model saw, in block order
     answers: list[ComparedAnswer]
     chart_png: bytes
+    hits: list[Hit] = field(default_factory=list)  # the block behind each [n], in order
 
 
-def grounded_prompt(question: str, library: SearchesLibrary, settings: Settings) -> Prompt:
-    """The prompt the pipeline's draft would get: top-k hits fitted to the token budget."""
-    hits = library.search(question, settings.top_k)
+def grounded_prompt(
+    question: str, library: SearchesLibrary, settings: Settings, scope: str | None = None
+) -> Prompt:
+    """The prompt the pipeline's draft would get: top-k hits (the chat's uploads included
+    when `scope` names the chat) fitted to the token budget."""
+    hits = library.search(question, settings.top_k, scope=scope)
     return fit_prompt(question, hits, [], budget=settings.context_token_budget, history_turns=0)
 
 
@@ -44,8 +49,9 @@ async def compare_question(
     gateway: StreamsCompletions,
     settings: Settings,
     models: Sequence[str] | None = None,
+    scope: str | None = None,
 ) -> Comparison:
-    prompt = grounded_prompt(question, library, settings)
+    prompt = grounded_prompt(question, library, settings, scope)
     answers = []
     for model in models or (settings.draft_model, settings.escalation_model):
         try:
@@ -64,7 +70,8 @@ async def compare_question(
         [_ms(a.sample, "ttft_s") for a in answers],
         [_ms(a.sample, "total_s") for a in answers],
     )
-    return Comparison(question, [b.label for b in prompt.blocks], answers, png_bytes(fig))
+    labels = [b.label for b in prompt.blocks]
+    return Comparison(question, labels, answers, png_bytes(fig), [b.hit for b in prompt.blocks])
 
 
 def _ms(sample: CallSample | None, attr: str) -> float | None:
