@@ -21,6 +21,9 @@ _LOCK_ID = 7_331_004  # any constant shared by every replica of this app
 
 def current_version(conn: Connection) -> int:
     conn.execute(text("CREATE TABLE IF NOT EXISTS app_schema (version INTEGER NOT NULL)"))
+    # SQLite: a (no-op) write takes the database's write lock now, so a second process waits
+    # here instead of reading the same old version and migrating in parallel.
+    conn.execute(text("UPDATE app_schema SET version = version WHERE version < 0"))
     row = conn.execute(text("SELECT MAX(version) FROM app_schema")).scalar()
     return int(row or 0)
 
