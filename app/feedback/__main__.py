@@ -32,10 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("export", help="print one row per rating")
     ex.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
-    ex.add_argument("--since", type=_since, default="", help="answers on or after this date")
+    ex.add_argument("--since", type=_since, default=None, help="answers on or after this date")
     args = p.parse_args(argv)
     try:
-        sys.stdout.write(asyncio.run(_export(args.format, args.since)))
+        sys.stdout.write(asyncio.run(_export(args.format, args.since or "")))
     except SettingsError as e:
         print(e.message, file=sys.stderr)
         return 2

@@ -37,12 +37,18 @@ COLUMNS = [
     "timings",
 ]
 
+# Chainlit's thumbs rate the turn's `run` step when the answer sits inside one, so the turn
+# record is looked for on the rated step and on its assistant-message children.
 _QUERY = """
 SELECT f."id" AS feedback_id, f."value" AS value, f."comment" AS comment,
-       s."threadId" AS thread_id, s."output" AS output, s."metadata" AS metadata,
-       s."createdAt" AS answered_at, t."userIdentifier" AS user_identifier
+       s."threadId" AS thread_id, s."createdAt" AS answered_at,
+       COALESCE(a."output", s."output") AS output,
+       COALESCE(a."metadata", s."metadata") AS metadata,
+       t."userIdentifier" AS user_identifier
 FROM feedbacks f
 JOIN steps s ON s."id" = f."forId"
+LEFT JOIN steps a ON a."parentId" = s."id" AND a."type" = 'assistant_message'
+     AND a."metadata" LIKE '%"turn"%'
 LEFT JOIN threads t ON t."id" = s."threadId"
 WHERE s."createdAt" >= :since
 ORDER BY s."createdAt", f."id"

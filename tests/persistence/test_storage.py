@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.persistence.files_route import owns_key
+from app.persistence.files_route import element_id_of, may_read
 from app.persistence.storage import LocalStorageClient, safe_key
 
 
@@ -22,8 +22,11 @@ def test_keys_cannot_escape():
     assert safe_key("u/e/a b?.md") == "u/e/a b_.md"
 
 
-def test_only_the_owner_id_opens_a_file():
-    assert owns_key("u1", "u1/e1/x.md")
-    assert not owns_key("u2", "u1/e1/x.md")
-    assert not owns_key(None, "u1/e1/x.md")
-    assert owns_key("u1", "../u1/e1")  # normalised: still u1's own file
+def test_only_the_owner_of_the_chat_opens_a_file():
+    rows = [{"owner": "u1", "key": "unknown/e1/x.md"}]
+    assert element_id_of("unknown/e1/x.md") == "e1"
+    assert may_read("u1", rows, "unknown/e1/x.md")
+    assert not may_read("u2", rows, "unknown/e1/x.md")
+    assert not may_read(None, rows, "unknown/e1/x.md")
+    assert not may_read("u1", rows, "unknown/e1/other.md")  # the key must be the stored one
+    assert not may_read("u1", [], "unknown/e1/x.md")
