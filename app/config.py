@@ -7,6 +7,7 @@ stops start-up with a single line naming the variable, the value and what is all
 
 from __future__ import annotations
 
+import re
 import sys
 from enum import StrEnum
 from functools import lru_cache
@@ -459,8 +460,15 @@ def main(argv: list[str] | None = None) -> int:
         print(e.message, file=sys.stderr)
         return 2
     for name in Settings.model_fields:
-        print(f"{env_name(name)}={getattr(s, name)}")
+        print(f"{env_name(name)}={_shown(name, getattr(s, name))}")
     return 0
+
+
+def _shown(name: str, value: object) -> object:
+    # A database password must not end up in a terminal log.
+    if name == "database_url" and isinstance(value, str):
+        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", value)
+    return value
 
 
 if __name__ == "__main__":
