@@ -23,7 +23,13 @@ from app.chat import compare_view, shareable, upload_flow
 from app.chat.admin import is_stats_command, stats_reply
 from app.chat.preferences import preferences, restored_widgets, widgets
 from app.chat.questions import check_question
-from app.chat.resume import forget_chat, history_entry, history_from, reindex_uploads_async
+from app.chat.resume import (
+    forget_chat,
+    history_entry,
+    history_from,
+    reindex_uploads_async,
+    scope_for,
+)
 from app.chat.starters import STARTERS
 from app.chat.upload_guard import EmptyUploadGuard, chat_notifier
 from app.chat.uploads import browser_accept
@@ -90,7 +96,7 @@ def services() -> Services:
 
 async def _chat_deleted(thread_id: str) -> None:
     if _services is not None:
-        await forget_chat(_services.library, SETTINGS.upload_dir, thread_id)
+        await forget_chat(_services.library, SETTINGS.upload_dir, scope_for(thread_id))
 
 
 @cl.data_layer
@@ -139,7 +145,7 @@ async def _chat_start() -> None:
     # Pick up files copied into knowledge/ since the last chat started (in the background).
     svc.refresh_knowledge_soon()
     # Uploads are keyed to the thread, so a resumed chat (here or on another replica) finds them.
-    cl.user_session.set("scope", cl.context.session.thread_id)
+    cl.user_session.set("scope", scope_for(cl.context.session.thread_id))
     cl.user_session.set(shareable.SESSION_KEY, {})
     cl.user_session.set("history", [])
     await cl.context.emitter.set_commands(compare_view.COMMANDS)
@@ -152,7 +158,7 @@ async def _chat_resume(thread: dict) -> None:
     svc = await _services_or_explain()
     if svc is None:
         return
-    scope = thread["id"]
+    scope = scope_for(thread["id"])
     cl.user_session.set("scope", scope)  # the session (prefs, history) came back with it
     cl.user_session.set("history", cl.user_session.get("history") or [])
     cl.user_session.set(shareable.SESSION_KEY, cl.user_session.get(shareable.SESSION_KEY) or {})

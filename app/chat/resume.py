@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,13 @@ def history_from(raw: Any) -> list[Exchange]:
 
 def history_entry(question: str, answer: str) -> dict[str, str]:
     return {"question": question, "answer": answer}
+
+
+def scope_for(thread_id: str) -> str:
+    """A chat's upload scope (folder name and index group), derived from its thread id so a
+    resumed chat, here or on another replica, finds its uploads. Shaped `chat-<32 hex>`,
+    the form upload retention recognises."""
+    return f"chat-{uuid.UUID(thread_id).hex}"
 
 
 def upload_folder(upload_dir: Path, scope: str) -> Path:

@@ -10,6 +10,7 @@ from app.chat.resume import (
     history_entry,
     history_from,
     reindex_uploads,
+    scope_for,
     upload_folder,
 )
 from app.config import load_settings
@@ -38,7 +39,8 @@ async def test_uploads_are_reindexed_then_forgotten_with_the_chat(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     (tmp_path / "knowledge").mkdir()
     settings = load_settings(upload_dir=tmp_path / "uploads")
-    scope = "0b6c6f43-6f59-4a43-9f1c-1f7d1d3c4b55"
+    scope = scope_for("0b6c6f43-6f59-4a43-9f1c-1f7d1d3c4b55")
+    assert scope == "chat-0b6c6f436f594a439f1c1f7d1d3c4b55"
     folder = upload_folder(settings.upload_dir, scope)
     folder.mkdir(parents=True)
     (folder / "heron.md").write_text("# Heron\n\nThe Heron cluster rotates keys every 45 days.\n")
