@@ -36,6 +36,7 @@ from app.chat.uploads import browser_accept
 from app.chat.view import TurnView
 from app.config import SettingsError, get_settings
 from app.edge import install_edge_guards
+from app.persistence.feedback_guard import install_feedback_guard
 from app.persistence.files_route import install_files_route
 from app.persistence.setup import (
     DatabaseError,
@@ -79,6 +80,7 @@ except DatabaseError as err:
 register_auth(SETTINGS)
 _storage = build_storage(SETTINGS)
 install_files_route(_storage)
+install_feedback_guard()
 
 _services: Services | None = None
 _startup_error: str | None = None

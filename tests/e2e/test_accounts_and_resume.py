@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,7 @@ def test_login_upload_rate_resume_restart_and_privacy(
         shoot(page, "resumed-chat")
         thread = page.request.get(f"{server.url}/project/thread/{thread_id}").json()
         file_urls = [e["url"] for e in thread["elements"] if e.get("url")]
+        rated_step = next(st["id"] for st in thread["steps"] if st.get("feedback"))
         assert file_urls
         assert page.request.get(server.url + file_urls[0]).ok
         page.close()
@@ -149,6 +151,8 @@ def test_login_upload_rate_resume_restart_and_privacy(
         )
         for url in file_urls:
             assert other.request.get(server.url + url).status in (401, 403, 404)
+        forged = {"feedback": {"forId": rated_step, "value": 1}, "sessionId": str(uuid.uuid4())}
+        assert other.request.put(f"{server.url}/feedback", data=forged).status == 404
         other.close()
     finally:
         stop(server.process)
