@@ -189,3 +189,27 @@ def test_unusable_database_stops_start_up_with_one_line(llm: ScriptedLLM, tmp_pa
         if "DATABASE_URL" in line and "unusable" in line
     ]
     assert len(lines) == 1, str(err.value)[-2000:]
+
+
+def test_header_mode_trusts_only_the_proxy_header(llm: ScriptedLLM, tmp_path):
+    import httpx
+
+    server = start_app(
+        tmp_path / "run",
+        llm.base_url,
+        AUTH_MODE="header",
+        TRUSTED_GROUPS_HEADER="X-Forwarded-Groups",
+    )
+    try:
+        config = httpx.get(f"{server.url}/auth/config").json()
+        assert config["requireLogin"] and config["headerAuth"] and not config["passwordAuth"]
+        assert httpx.post(f"{server.url}/auth/header").status_code == 401
+        ok = httpx.post(
+            f"{server.url}/auth/header",
+            headers={"X-Forwarded-User": "ann", "X-Forwarded-Groups": "admins"},
+        )
+        assert ok.status_code == 200
+        me = httpx.get(f"{server.url}/user", cookies=ok.cookies).json()
+        assert me["identifier"] == "ann" and me["metadata"]["role"] == "admin"
+    finally:
+        stop(server.process)

@@ -177,3 +177,21 @@ async def test_migrate_twice_concurrently_is_safe(settings):
     results = await asyncio.gather(migrate(layer.engine), migrate(layer.engine))
     await layer.engine.dispose()
     assert sorted(results, key=len) == [[], [1, 2]]
+
+
+async def test_unknown_thread_has_no_author(layer):
+    assert await layer.get_thread_author(str(uuid.uuid4())) == ""
+
+
+async def test_stats_command_is_for_admins_only(layer):
+    from chainlit.user import User as ChainlitUser
+
+    from app.chat.admin import is_stats_command, stats_reply
+
+    assert is_stats_command(" /STATS ")
+    refused = await stats_reply(
+        ChainlitUser(identifier="u", metadata={"role": "user"}), layer.engine
+    )
+    assert refused.startswith("Only admins")
+    admin = ChainlitUser(identifier="a", metadata={"role": "admin"})
+    assert "No ratings" in await stats_reply(admin, layer.engine)
