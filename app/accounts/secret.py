@@ -14,7 +14,7 @@ ENV = "CHAINLIT_AUTH_SECRET"
 
 def load_or_create_secret(data_dir: Path) -> str:
     path = data_dir / SECRET_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # private when we create it
     try:
         # O_EXCL: if two replicas start together, one creates it and the other reads it.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -41,6 +41,9 @@ def shown_url(url: str) -> str:
 
 
 def _prepare_folders(settings: Settings) -> None:
+    if not settings.data_dir.exists():
+        # Private by default: the database, every chat's files and the auth secret live here.
+        settings.data_dir.mkdir(parents=True, mode=0o700)
     url = make_url(settings.resolved_database_url)
     if url.get_backend_name() == "sqlite" and url.database:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
