@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from app.answering import Exchange
-from app.chat.uploads import safe_name
+from app.chat.uploads import chat_folder
+from app.ingest import run_ingest
 from app.retrieval.library import Library
 from app.retrieval.types import DocumentRejected
 
@@ -42,7 +43,7 @@ def scope_for(thread_id: str) -> str:
 
 
 def upload_folder(upload_dir: Path, scope: str) -> Path:
-    return upload_dir / safe_name(scope)
+    return chat_folder(upload_dir, scope)  # the same folder the upload flow stores into
 
 
 def reindex_uploads(library: Library, upload_dir: Path, scope: str) -> int:
@@ -61,7 +62,9 @@ def reindex_uploads(library: Library, upload_dir: Path, scope: str) -> int:
 
 
 async def reindex_uploads_async(library: Library, upload_dir: Path, scope: str) -> int:
-    return await asyncio.to_thread(reindex_uploads, library, upload_dir, scope)
+    # On the bounded ingestion pool, like any other upload: resuming a chat full of big
+    # files must not take the workers every chat shares.
+    return await run_ingest(reindex_uploads, library, upload_dir, scope)
 
 
 async def forget_chat(library: Library, upload_dir: Path, scope: str) -> None:
