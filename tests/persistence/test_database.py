@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 
@@ -78,6 +79,10 @@ async def test_feedback_export_has_one_row_per_rating_with_the_turn(layer):
     user = await layer.create_user(User(identifier="dave"))
     thread_id = str(uuid.uuid4())
     await layer.update_thread(thread_id, user_id=user.id)
+    earlier = full_step(thread_id)
+    earlier["createdAt"] = "2025-12-31T00:00:00.000Z"
+    earlier["metadata"] = {"turn": {"question": "What is Heron?", "answer": "A cluster [1]."}}
+    await type(layer).create_step.__wrapped__(layer, earlier)
     step = full_step(thread_id)
     step["metadata"] = {
         "turn": {
@@ -99,7 +104,14 @@ async def test_feedback_export_has_one_row_per_rating_with_the_turn(layer):
     assert row["rating"] == "down" and row["comment"] == "wrong button"
     assert row["question"] == "How do I reset?" and row["route"] == "escalated"
     assert row["models"] == ["phi-4-mini", "gpt-oss-20b"] and row["confidence"] == 0.4
-    assert row["sources"][0]["source"] == "manual.md" and row["user"] == "dave"
+    assert row["sources"] == ["manual.md"] and row["citations"][0]["n"] == 1
+    assert row["user"] == "dave"
+    assert row["history"] == [{"question": "What is Heron?", "answer": "A cluster [1]."}]
+    # The other engineer's converter takes these rows as they are.
+    from app.eval.feedback import row_to_case
+
+    case = row_to_case(json.loads(as_jsonl(rows)), 1)
+    assert case.question == "How do I reset?" and case.category == "followup"
     assert as_jsonl(rows).count("\n") == 1
     assert "wrong button" in as_csv(rows).splitlines()[1]
     assert await fetch_rows(layer.engine, "2999-01-01") == []
