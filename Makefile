@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 WHEEL_CACHE ?= $(HOME)/.cache/grounded-assistant/wheels
 LOCAL_LLM_PORT ?= 8088
 
-.PHONY: run install install-test test lint format bench bench-scale bench-pipeline bench-load bench-ingest eval compare local-llm local-llm-install browser clean
+.PHONY: run install install-test test lint format bench bench-scale bench-pipeline bench-load bench-ingest bench-persist eval compare local-llm local-llm-install browser postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ run: install
 	$(BIN)/chainlit run app/main.py --host $(HOST) --port $(PORT) --headless
 
 ## test: set up and run ruff and the whole pytest suite, end-to-end tests included
-test: install-test local-llm-install browser
+test: install-test local-llm-install browser postgres
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -47,6 +47,10 @@ bench-scale: install
 ## bench-ingest: event-loop gaps while hostile files are uploaded, against a no-upload baseline
 bench-ingest: install
 	$(BIN)/python -m app.ingest_bench
+
+## bench-persist: resume, sidebar page and per-turn persistence cost against baselines
+bench-persist: install
+	$(BIN)/python -m app.persistence.bench
 
 ## bench-pipeline: full pipeline vs a bare model call on the same server (start one first)
 bench-pipeline: install
@@ -73,6 +77,9 @@ local-llm-install: $(BIN)/python
 
 browser:
 	./scripts/ensure_chromium.sh
+
+postgres:
+	./scripts/ensure_postgres.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache knowledge/.index

@@ -7,6 +7,7 @@ stops start-up with a single line naming the variable, the value and what is all
 
 from __future__ import annotations
 
+import re
 import sys
 from enum import StrEnum
 from functools import lru_cache
@@ -34,6 +35,18 @@ def url_problem(url: str) -> str | None:
     if port == 0:
         return "port 0 is not a valid port"
     return None
+
+
+class AuthMode(StrEnum):
+    LOCAL = "local"
+    PASSWORD = "password"
+    HEADER = "header"
+    OAUTH = "oauth"
+
+
+class ShareUploads(StrEnum):
+    ADMINS = "admins"
+    EVERYONE = "everyone"
 
 
 class RoutingPolicy(StrEnum):
@@ -226,6 +239,43 @@ class Settings(BaseSettings):
         "(0 = keep forever).",
     )
 
+    # --- Accounts and persistence ---------------------------------------------------
+    data_dir: Path = Field(
+        Path("data"),
+        description="Private folder for the database (SQLite default), stored files and the "
+        "generated auth secret.",
+    )
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or "
+        "postgresql+asyncpg://user:pass@host/db (empty: SQLite at DATA_DIR/app.db).",
+    )
+    auth_mode: AuthMode = Field(
+        AuthMode.LOCAL,
+        description="local: no login, one local user; password: accounts in the database; "
+        "header: a trusted SSO proxy header; oauth: Chainlit's OAuth providers.",
+    )
+    trusted_user_header: str = Field(
+        "X-Forwarded-User",
+        description="AUTH_MODE=header: the header the SSO proxy sets to the user's name.",
+    )
+    trusted_groups_header: str = Field(
+        "",
+        description="AUTH_MODE=header: optional header with the user's comma-separated groups.",
+    )
+    admin_group: str = Field(
+        "admins",
+        description="AUTH_MODE=header: members of this group (groups header) are admins.",
+    )
+    admin_users: str = Field(
+        "",
+        description="Comma-separated user names that are admins in header and oauth modes.",
+    )
+    share_uploads: ShareUploads = Field(
+        ShareUploads.ADMINS,
+        description="Who may use 'Add to shared knowledge': admins or everyone.",
+    )
+
     @field_validator("endpoint")
     @classmethod
     def _endpoint_is_http(cls, v: str) -> str:
@@ -248,7 +298,18 @@ class Settings(BaseSettings):
                 )
         return ",".join(origins)
 
-    @field_validator("knowledge_dir", "upload_dir", "index_dir", mode="before")
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        v = v.strip()
+        if v and not v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                "(or be empty for SQLite under DATA_DIR)"
+            )
+        return v
+
+    @field_validator("knowledge_dir", "upload_dir", "index_dir", "data_dir", mode="before")
     @classmethod
     def _path_not_blank(cls, v: object) -> object:
         # An empty value would silently mean "the working directory".
@@ -305,6 +366,16 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'app.db').resolve()}"
+
+    @property
+    def admin_user_set(self) -> frozenset[str]:
+        return frozenset(u.strip() for u in self.admin_users.split(",") if u.strip())
 
     @property
     def resolved_index_dir(self) -> Path:
@@ -389,8 +460,15 @@ def main(argv: list[str] | None = None) -> int:
         print(e.message, file=sys.stderr)
         return 2
     for name in Settings.model_fields:
-        print(f"{env_name(name)}={getattr(s, name)}")
+        print(f"{env_name(name)}={_shown(name, getattr(s, name))}")
     return 0
+
+
+def _shown(name: str, value: object) -> object:
+    # A database password must not end up in a terminal log.
+    if name == "database_url" and isinstance(value, str):
+        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", value)
+    return value
 
 
 if __name__ == "__main__":

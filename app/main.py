@@ -16,17 +16,34 @@ import chainlit as cl
 from chainlit.config import config as chainlit_config
 from chainlit.server import app as chainlit_app
 
-from app.answering import AskOptions, Exchange
+from app.accounts.callbacks import register_auth, warn_if_exposed
+from app.accounts.roles import may_share
+from app.accounts.secret import ensure_auth_secret
 from app.chat import compare_view, shareable, upload_flow
-from app.chat.preferences import preferences, widgets
+from app.chat.admin import is_stats_command, stats_reply
+from app.chat.preferences import preferences, restored_widgets, widgets
 from app.chat.questions import check_question
-from app.chat.retention import new_scope
+from app.chat.resume import (
+    forget_chat,
+    history_entry,
+    history_from,
+    reindex_uploads_async,
+    scope_for,
+)
 from app.chat.starters import STARTERS
 from app.chat.upload_guard import EmptyUploadGuard, chat_notifier
 from app.chat.uploads import browser_accept
 from app.chat.view import TurnView
 from app.config import SettingsError, get_settings
 from app.edge import install_edge_guards
+from app.persistence.feedback_guard import install_feedback_guard
+from app.persistence.files_route import install_files_route
+from app.persistence.setup import (
+    DatabaseError,
+    build_data_layer,
+    build_storage,
+    check_database_sync,
+)
 from app.services import Services, start_services
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -52,6 +69,19 @@ if not any(m.cls is EmptyUploadGuard for m in chainlit_app.user_middleware):
 # Before the server starts: refuse hostile session ids, foreign origins, inline uploads.
 install_edge_guards(SETTINGS.allowed_origin_list)
 
+# Accounts and durable chats: a database that can't store a chat stops start-up here, with
+# one line, rather than losing every chat quietly later.
+ensure_auth_secret(SETTINGS.data_dir)
+try:
+    check_database_sync(SETTINGS)
+except DatabaseError as err:
+    print(str(err), file=sys.stderr, flush=True)
+    raise SystemExit(2) from None
+register_auth(SETTINGS)
+_storage = build_storage(SETTINGS)
+install_files_route(_storage)
+install_feedback_guard()
+
 _services: Services | None = None
 _startup_error: str | None = None
 
@@ -66,9 +96,20 @@ def services() -> Services:
     return _services
 
 
+async def _chat_deleted(thread_id: str) -> None:
+    if _services is not None:
+        await forget_chat(_services.library, SETTINGS.upload_dir, scope_for(thread_id))
+
+
+@cl.data_layer
+def _data_layer():
+    return build_data_layer(SETTINGS, _storage, on_deleted=_chat_deleted)
+
+
 @cl.on_app_startup
 async def _startup() -> None:
     global _services, _startup_error
+    warn_if_exposed(SETTINGS, chainlit_config.run.host)
     try:
         _services = await start_services(SETTINGS)
     except Exception as e:  # keep serving so every chat can say what went wrong
@@ -105,17 +146,33 @@ async def _chat_start() -> None:
         return
     # Pick up files copied into knowledge/ since the last chat started (in the background).
     svc.refresh_knowledge_soon()
-    cl.user_session.set("scope", new_scope())
+    # Uploads are keyed to the thread, so a resumed chat (here or on another replica) finds them.
+    cl.user_session.set("scope", scope_for(cl.context.session.thread_id))
     cl.user_session.set(shareable.SESSION_KEY, {})
     cl.user_session.set("history", [])
     await cl.context.emitter.set_commands(compare_view.COMMANDS)
     values = await cl.ChatSettings(widgets(SETTINGS)).send()
-    cl.user_session.set("prefs", preferences(values, SETTINGS))
+    cl.user_session.set("prefs", dict(values))  # plain JSON: persisted with the thread
+
+
+@cl.on_chat_resume
+async def _chat_resume(thread: dict) -> None:
+    svc = await _services_or_explain()
+    if svc is None:
+        return
+    scope = scope_for(thread["id"])
+    cl.user_session.set("scope", scope)  # the session (prefs, history) came back with it
+    cl.user_session.set("history", cl.user_session.get("history") or [])
+    cl.user_session.set(shareable.SESSION_KEY, cl.user_session.get(shareable.SESSION_KEY) or {})
+    prefs = cl.user_session.get("prefs") or {}
+    await cl.context.emitter.set_commands(compare_view.COMMANDS)
+    await cl.ChatSettings(restored_widgets(SETTINGS, prefs)).send()
+    await reindex_uploads_async(svc.library, SETTINGS.upload_dir, scope)
 
 
 @cl.on_settings_update
 async def _settings_update(values: dict) -> None:
-    cl.user_session.set("prefs", preferences(values, SETTINGS))
+    cl.user_session.set("prefs", dict(values))
 
 
 @cl.on_chat_end
@@ -131,13 +188,20 @@ async def _on_message(message: cl.Message) -> None:
     svc = await _services_or_explain()
     if svc is None:
         return
+    if is_stats_command(message.content or ""):
+        reply = await stats_reply(cl.user_session.get("user"), _data_layer_engine())
+        await cl.Message(content=reply, author="Stats").send()
+        return
     scope: str = cl.user_session.get("scope")
-    options: AskOptions = cl.user_session.get("prefs")
-    history: list[Exchange] = cl.user_session.get("history")
+    options = preferences(cl.user_session.get("prefs") or {}, SETTINGS)
+    history = history_from(cl.user_session.get("history"))
 
     indexed, rejected = await upload_flow.ingest_attachments(message.elements or [], scope, svc)
     registry = cl.user_session.get(shareable.SESSION_KEY)
-    await upload_flow.announce(indexed, rejected, registry, SETTINGS.max_extracted_chars)
+    can_share = may_share(cl.user_session.get("user"), SETTINGS)
+    await upload_flow.announce(
+        indexed, rejected, registry, SETTINGS.max_extracted_chars, can_share=can_share
+    )
     cl.user_session.set(shareable.SESSION_KEY, registry)
     asked = check_question(message.content or "", SETTINGS.max_question_chars)
     if asked.refusal:
@@ -161,11 +225,21 @@ async def _on_message(message: cl.Message) -> None:
         raise
     result = view.result
     if result is not None and result.enters_history:
-        history.append(Exchange(question=question, answer=result.answer))
+        stored = cl.user_session.get("history") or []
+        cl.user_session.set("history", [*stored, history_entry(question, result.answer)])
+
+
+def _data_layer_engine():
+    from chainlit.data import get_data_layer
+
+    return get_data_layer().engine
 
 
 @cl.action_callback(upload_flow.PUBLISH_ACTION)
 async def _publish(action: cl.Action) -> None:
+    if not may_share(cl.user_session.get("user"), SETTINGS):
+        await cl.Message(content="Only admins can add files to the shared knowledge.").send()
+        return
     text = await upload_flow.publish(
         action,
         cl.user_session.get("scope"),

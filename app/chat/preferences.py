@@ -77,3 +77,15 @@ def preferences(values: dict[str, Any], settings: Settings) -> AskOptions:
         show_draft_hint=bool(values.get("draft_hint", base.show_draft_hint)),
         stream_draft=bool(values.get("stream_draft", base.stream_draft)),
     )
+
+
+def restored_widgets(settings: Settings, values: dict[str, Any]) -> list[InputWidget]:
+    """The widgets with a resumed chat's saved values as their initial values."""
+    restored = widgets(settings)
+    for widget in restored:
+        if widget.id in values:
+            if isinstance(widget, Select):
+                widget.initial_value = values[widget.id]
+            else:
+                widget.initial = values[widget.id]
+    return restored

@@ -114,6 +114,8 @@ async def announce(
     rejected: list[str],
     registry: shareable.Registry,
     max_chars: int,
+    *,
+    can_share: bool = True,
 ) -> None:
     for reason in rejected:
         await cl.ErrorMessage(content=literal(reason), author="Uploads").send()
@@ -132,7 +134,7 @@ async def announce(
             content=f"Added **{literal(upload.stored.name)}** to this chat "
             f"({upload.chunks} chunks). Only this chat can search it.{note}",
             author="Uploads",
-            actions=[action],
+            actions=[action] if can_share else [],  # only admins, unless SHARE_UPLOADS=everyone
         ).send()
 
 

@@ -31,6 +31,7 @@ from app.answering import (
     details_markdown,
     inert_markdown,
 )
+from app.feedback.record import TURN_KEY, turn_record
 
 # Streamed text is re-sent whole (made inert) at most this often: one socket event per
 # ~40 ms instead of one per token, which still reads as smooth streaming.
@@ -183,12 +184,15 @@ class TurnView:
             # finished turn reads top to bottom: steps, then the answer.
             await self.answer.remove()
             self.answer = None
+        # Kept with the answer so a later rating can be exported with its context.
+        metadata = {TURN_KEY: turn_record(result)}
         if self.answer is None:
-            self.answer = cl.Message(content=content, elements=elements)
+            self.answer = cl.Message(content=content, elements=elements, metadata=metadata)
             await self.answer.send()
         else:
             self.answer.content = content
             self.answer.elements = elements
+            self.answer.metadata = metadata
             await self.answer.update()
 
     async def stopped(self) -> None:

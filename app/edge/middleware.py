@@ -23,9 +23,10 @@ _ID_ROUTES = [
     re.compile(r"/project/file/(?P<file>[^/]+)"),
     re.compile(r"/project/thread/(?P<thread>[^/]+)(?:/element/(?P<element>[^/]+))?"),
     re.compile(r"/project/share/(?P<thread>[^/]+)"),
+    re.compile(r"/persisted-files/[^/]+/(?P<element>[^/]+)(?:/.*)?"),
 ]
 _SESSION_ROUTES = re.compile(r"/project/file(?:/[^/]*)?")
-_FILE_DOWNLOAD = re.compile(r"/project/file/[^/]+")
+_FILE_DOWNLOAD = re.compile(r"/project/file/[^/]+|/persisted-files/.+")
 
 
 def ids_problem(path: str, query_string: bytes) -> str | None:

@@ -58,6 +58,7 @@ def start_app(workdir: Path, endpoint: str, **env: str) -> AppServer:
             "FOUNDRY_LOCAL_ENDPOINT": endpoint,
             "KNOWLEDGE_DIR": str(knowledge),
             "UPLOAD_DIR": str(uploads),
+            "DATA_DIR": str(root / "data"),
             "CONNECT_TIMEOUT_S": "2",
             **env,
         },
