@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import chainlit as cl
 from chainlit.config import config as chainlit_config
 from chainlit.server import app as chainlit_app
+from chainlit.types import ThreadDict
 
 from app.accounts.callbacks import register_auth, warn_if_exposed
 from app.accounts.roles import may_share
@@ -156,7 +157,7 @@ async def _chat_start() -> None:
 
 
 @cl.on_chat_resume
-async def _chat_resume(thread: dict) -> None:
+async def _chat_resume(thread: ThreadDict) -> None:
     svc = await _services_or_explain()
     if svc is None:
         return

@@ -4,13 +4,14 @@ chat's uploads included), to both models and shows their answers, timings and a 
 from __future__ import annotations
 
 import chainlit as cl
+from chainlit.types import CommandDict
 
 from app.answering import format_duration, inert_markdown, literal, source_panel
 from app.compare.view import ComparedAnswer, compare_question
 from app.services import Services
 
 COMMAND = "Compare"
-COMMANDS = [
+COMMANDS: list[CommandDict] = [
     {
         "id": COMMAND,
         "icon": "scale",
@@ -18,6 +19,7 @@ COMMANDS = [
         "with the same sources, and compare their speed",
         "button": True,
         "persistent": False,
+        "selected": False,
     }
 ]
 

@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Awaitable
 
 from app.answering.prompting import Message
 from app.compare.core import CallSample, ModelStats, measure_call, prices_for, summarise
@@ -52,16 +53,20 @@ async def bench_model(
     args: argparse.Namespace,
     settings: Settings,
 ) -> ModelStats:
-    kwargs = {
-        "max_tokens": args.max_tokens or settings.max_answer_tokens,
-        "prices": prices_for(model, settings),
-        "stream": os.environ.get("BENCH_STREAM", "1") != "0",
-    }
+    max_tokens = args.max_tokens or settings.max_answer_tokens
+    prices = prices_for(model, settings)
+    stream = os.environ.get("BENCH_STREAM", "1") != "0"
+
+    def call() -> Awaitable[CallSample]:
+        return measure_call(
+            gateway, model, messages, max_tokens=max_tokens, prices=prices, stream=stream
+        )
+
     samples: list[CallSample] = []
     try:
-        await measure_call(gateway, model, messages, **kwargs)  # warm-up: loading, caches
+        await call()  # warm-up: loading, caches
         for _ in range(max(1, args.repeats)):
-            samples.append(await measure_call(gateway, model, messages, **kwargs))
+            samples.append(await call())
     except LLMError as e:
         return summarise(model, samples, e.user_message)
     return summarise(model, samples)

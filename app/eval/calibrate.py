@@ -58,8 +58,8 @@ def cross_validate(paired: Sequence[Paired], k: int = 5) -> dict:
     return {
         "k": len(rows),
         "threshold": choose_threshold(paired),
-        "held_out_escalation_rate": mean(r["escalation_rate"] for r in rows),
-        "held_out_quality_retained": mean(r["quality_retained"] for r in rows),
+        "held_out_escalation_rate": mean(_num(r["escalation_rate"]) for r in rows),
+        "held_out_quality_retained": mean(_num(r["quality_retained"]) for r in rows),
         "folds": rows,
     }
 
@@ -77,3 +77,7 @@ def env_lines(result: dict) -> list[str]:
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x * 100:.0f}%"
+
+
+def _num(value: object) -> float | None:
+    return value if isinstance(value, int | float) else None

@@ -89,7 +89,8 @@ def _history(value: object) -> tuple[tuple[str, str], ...]:
     )
     if not ok:
         raise ValueError('`history` must be a list of {"question": str, "answer": str}')
-    return tuple((t["question"], t["answer"]) for t in value)  # type: ignore[index,union-attr]
+    turns: list[dict[str, str]] = value  # type: ignore[assignment]  # checked just above
+    return tuple((t["question"], t["answer"]) for t in turns)
 
 
 def parse_case(obj: object) -> GoldenCase:

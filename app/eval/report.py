@@ -42,7 +42,7 @@ def router_report(
     paired = pair_runs(cases, never, always) if never and always else []
     auto, big = policies.get("auto", {}).get("overall"), policies.get("always", {}).get("overall")
     get = lambda d, k: None if d is None else d.get(k)  # noqa: E731
-    out = {
+    out: dict[str, object] = {
         "auroc": draft_auroc(cases, never) if never else None,
         "quality_retained": ratio(get(auto, "quality"), get(big, "quality")),
         "cost_ratio_vs_always": ratio(get(auto, "cost_usd"), get(big, "cost_usd")),

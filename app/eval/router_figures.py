@@ -48,8 +48,8 @@ def draft_auroc(cases: Sequence[GoldenCase], never: Sequence[CaseRun]) -> float 
         for r in never
         if r.confidence is not None and not r.failed
     ]
-    pairs = [(s, y) for s, y in pairs if y is not None]
-    return auroc([s for s, _ in pairs], [y for _, y in pairs])
+    known = [(s, y) for s, y in pairs if y is not None]
+    return auroc([s for s, _ in known], [y for _, y in known])
 
 
 def pair_runs(

@@ -111,6 +111,7 @@ async def _fill(layer: AppDataLayer, user_id: str) -> None:
 
 async def bench_sidebar(layer: AppDataLayer, rounds: int = 30) -> dict[str, float]:
     user = await layer.create_user(User(identifier="bench"))
+    assert user is not None
     await _fill(layer, user.id)
     filters = ThreadFilter(userId=user.id)
     ours, stock = [], []
@@ -178,6 +179,7 @@ async def _streamed_turn(writes: list[Any]) -> float:
 
 async def bench_turn_latency(layer: AppDataLayer, rounds: int = 40) -> dict[str, float]:
     user = await layer.create_user(User(identifier="latency"))
+    assert user is not None
     thread_id = str(uuid.uuid4())
     await layer.update_thread(thread_id, user_id=user.id)
     with_db, without = [], []
@@ -192,6 +194,7 @@ async def bench_turn_latency(layer: AppDataLayer, rounds: int = 40) -> dict[str,
 
 async def bench_turn(layer: AppDataLayer, rounds: int = 40) -> dict[str, float]:
     user = await layer.create_user(User(identifier="turns"))
+    assert user is not None
     thread_id = str(uuid.uuid4())
     await layer.update_thread(thread_id, user_id=user.id)
     with_db, without = [], []

@@ -86,7 +86,11 @@ async def _check_thread(layer: AppDataLayer, thread_id: str, user_id: str) -> No
     if not thread:
         raise SelfCheckFailed("a thread written was not read back")
     got = next((s for s in thread["steps"] if s["id"] == step["id"]), None)
-    bad = mismatches(step, got, ["name", "type", "output", "createdAt", "end", "language"])
+    bad = mismatches(
+        step,
+        dict(got) if got is not None else None,
+        ["name", "type", "output", "createdAt", "end", "language"],
+    )
     if bad:
         raise SelfCheckFailed(f"a step came back different ({', '.join(bad)})")
     extra = await layer.execute_sql(
@@ -96,7 +100,7 @@ async def _check_thread(layer: AppDataLayer, thread_id: str, user_id: str) -> No
     )
     if not isinstance(extra, list) or not extra or extra[0]["icon"] != "search":
         raise SelfCheckFailed("a step's newer columns (command, icon, modes…) were not stored")
-    elements = [e for e in thread["elements"] if e["id"] == text.id]
+    elements = [e for e in thread.get("elements") or [] if e["id"] == text.id]
     if not elements or not elements[0].get("objectKey"):
         raise SelfCheckFailed("an element (or its stored file) was not written")
     feedback = got.get("feedback") if got else None
