@@ -14,7 +14,6 @@ import Stemmer
 
 # Word characters, keeping inner apostrophes out: "don't" -> "don", "t" (then stopwords).
 _WORD = re.compile(r"\w+")
-_WORD_ASCII = re.compile(r"[a-z0-9_]+")
 
 # A common English stopword list: articles, pronouns, auxiliaries, prepositions and
 # conjunctions. Negations are in it too, because a bag-of-words scorer cannot use them.
@@ -53,8 +52,17 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+# For ASCII text, \w is [A-Za-z0-9_]: mapping everything else to spaces and splitting
+# gives the same tokens as the regex at about twice the speed.
+_ASCII_NON_WORD = str.maketrans(
+    {c: " " for c in map(chr, range(128)) if not (c.isalnum() or c == "_")}
+)
+
+
 def words(text: str) -> list[str]:
     """Normalised word tokens, before stopwords and stemming."""
+    if text.isascii():
+        return text.lower().translate(_ASCII_NON_WORD).split()
     return _WORD.findall(normalize(text))
 
 
@@ -68,11 +76,15 @@ def _learn(new: list[str]) -> None:
             _cache[w] = "" if w in STOPWORDS else s
 
 
-def analyze(text: str) -> list[str]:
-    """Text to index terms, in order, duplicates kept (BM25 needs term frequencies)."""
-    toks = words(text)
+def terms_of_words(toks: list[str]) -> list[str]:
+    """The index term of each normalised word, "" for a stopword."""
     stems = list(map(_cache.get, toks))
     while None in stems:  # unseen words (or ones a concurrent clear evicted): stem them
         _learn(list({w for w, s in zip(toks, stems, strict=True) if s is None}))
         stems = list(map(_cache.get, toks))
-    return [s for s in stems if s]  # "" marks a stopword
+    return stems
+
+
+def analyze(text: str) -> list[str]:
+    """Text to index terms, in order, duplicates kept (BM25 needs term frequencies)."""
+    return [s for s in terms_of_words(words(text)) if s]  # "" marks a stopword

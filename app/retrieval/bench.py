@@ -2,6 +2,7 @@
 
     python -m app.retrieval.bench DATASET_DIR   # any BEIR folder: quality and speed
     python -m app.retrieval.bench --scale       # synthetic 10k/100k-chunk corpora: speed
+                                                # (--sizes 1000000 for the million)
 
 Documents are chunked exactly as the app chunks them and a document scores as its best
 chunk. Each run prints a table, then one JSON line with every figure.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import statistics
 import sys
 import tempfile
@@ -28,8 +28,8 @@ from rank_bm25 import BM25Okapi
 
 from app.config import load_settings
 from app.retrieval.analyzer import analyze
+from app.retrieval.bench_scale import Synthetic, print_scale, scale_one, scale_run
 from app.retrieval.bm25 import BM25Index, BM25Params
-from app.retrieval.cache import CachedDoc
 from app.retrieval.chunker import chunk_document, index_text
 from app.retrieval.library import Library
 from app.retrieval.loaders import Block, Document, _paragraph_spans
@@ -228,140 +228,7 @@ def print_quality(report: dict) -> None:
     )
 
 
-# --- scale --------------------------------------------------------------------------------
-class Synthetic:
-    """Zipf-distributed pseudo-words, so postings lengths look like real text."""
-
-    def __init__(self, seed: int = 7, vocab: int = 60_000):
-        self.rng = np.random.default_rng(seed)
-        syllables = ["ka", "lo", "mi", "ter", "su", "ran", "vo", "de", "pix", "gul", "ne", "bo"]
-        words = set()
-        while len(words) < vocab:
-            n = int(self.rng.integers(2, 5))
-            words.add("".join(self.rng.choice(syllables, n)) + str(int(self.rng.integers(0, 9))))
-        self.words = np.array(sorted(words))
-        ranks = np.arange(1, vocab + 1, dtype=np.float64)
-        self.p = 1 / ranks**1.05
-        self.p /= self.p.sum()
-
-    def chunks(self, n: int, mean_words: int = 200) -> list[str]:
-        lengths = self.rng.integers(mean_words // 2, mean_words * 3 // 2, n)
-        flat = self.words[self.rng.choice(len(self.words), int(lengths.sum()), p=self.p)]
-        out, pos = [], 0
-        for length in lengths.tolist():
-            out.append(" ".join(flat[pos : pos + length].tolist()))
-            pos += length
-        return out
-
-    def queries(self, n: int) -> list[str]:
-        # Queries mix mid-frequency words (the informative ones) with a frequent one.
-        out = []
-        for _ in range(n):
-            k = int(self.rng.integers(2, 6))
-            mid = self.rng.integers(30, 20_000, k)
-            common = self.rng.integers(0, 30, 1)
-            out.append(" ".join(self.words[np.concatenate([mid, common])].tolist()))
-        return out
-
-    def document(self, pages: int, words_per_page: int = 500) -> str:
-        parts = []
-        for p in range(pages):
-            parts.append(f"## Page {p + 1}")
-            for para in self.chunks(5, words_per_page // 5):
-                parts.append(para + ".")
-        return "# Synthetic report\n\n" + "\n\n".join(parts) + "\n"
-
-
-def _timed_queries(search: Callable[[str], object], queries: list[str]) -> list[float]:
-    ms = []
-    for q in queries:
-        t0 = time.perf_counter()
-        search(q)
-        ms.append((time.perf_counter() - t0) * 1e3)
-    return ms
-
-
-def scale_run(sizes: list[int], queries: int, params: BM25Params, rank_bm25_max: int) -> dict:
-    gen = Synthetic()
-    qs = gen.queries(queries)
-    rows = []
-    for n in sizes:
-        texts = gen.chunks(n)
-        t0 = time.perf_counter()
-        terms = [analyze(t) for t in texts]
-        analyze_s = time.perf_counter() - t0
-        index = BM25Index(params)
-        t0 = time.perf_counter()
-        index.add(terms)
-        index_s = time.perf_counter() - t0
-        ms = _timed_queries(lambda q, ix=index: ix.search(analyze(q), 10), qs)
-        row = {
-            "chunks": n,
-            "postings": index.postings,
-            "vocabulary": index.vocabulary_size,
-            "engine_build_s": round(analyze_s + index_s, 2),
-            "engine_analyze_s": round(analyze_s, 2),
-            "engine_index_s": round(index_s, 2),
-            "engine_p50_ms": round(percentile(ms, 50), 3),
-            "engine_p95_ms": round(percentile(ms, 95), 3),
-        }
-        if n <= rank_bm25_max:
-            t0 = time.perf_counter()
-            bm25 = BM25Okapi(terms, k1=params.k1, b=params.b, epsilon=params.epsilon)
-            row["rank_bm25_build_s"] = round(time.perf_counter() - t0, 2)
-            sample = qs[: max(10, min(len(qs), 2_000_000 // n))]
-            ms = _timed_queries(lambda q, b=bm25: b.get_scores(analyze(q)), sample)
-            row["rank_bm25_p50_ms"] = round(percentile(ms, 50), 2)
-            row["rank_bm25_p95_ms"] = round(percentile(ms, 95), 2)
-            row["p50_speedup"] = round(row["rank_bm25_p50_ms"] / max(row["engine_p50_ms"], 1e-9), 1)
-            del bm25
-        if n == max(sizes):
-            row.update(_add_document(gen, texts, terms, params))
-        rows.append(row)
-        del texts, terms, index
-    return {
-        "scale": rows,
-        "warm_restart": _warm_restart(gen, 10_000),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }
-
-
-def _add_document(gen: Synthetic, texts: list[str], terms: list[list[str]], params) -> dict:
-    """Upload one 20-page document into a Library whose index already holds `texts`."""
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(knowledge_dir=Path(tmp) / "k", bm25_k1=params.k1, bm25_b=params.b)
-        lib = Library(settings)
-        batch = 1000
-        lib._insert(
-            [
-                (
-                    CachedDoc(
-                        f"syn{i}",
-                        f"syn{i}.md",
-                        "synthetic",
-                        [(0, len(t), None, None, t) for t in texts[i : i + batch]],
-                        terms[i : i + batch],
-                    ),
-                    f"syn{i}.md",
-                    None,
-                )
-                for i in range(0, len(texts), batch)
-            ]
-        )
-        lib.search("warm up", 5)
-        path = Path(tmp) / "report.md"
-        path.write_text(gen.document(20))
-        t0 = time.perf_counter()
-        result = lib.add_file(path, scope="chat")
-        hits = lib.search(gen.queries(1)[0], 5, scope="chat")
-        seconds = time.perf_counter() - t0
-        return {
-            "add_20_page_doc_s": round(seconds, 3),
-            "add_20_page_doc_chunks": result.chunks,
-            "add_first_query_hits": len(hits),
-        }
-
-
+# --- scale ---------------------------------------------------------------------------------
 def _warm_restart(gen: Synthetic, n_chunks: int) -> dict:
     """Cold and warm `Library.open` over Markdown files holding about `n_chunks` chunks."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -386,39 +253,13 @@ def _warm_restart(gen: Synthetic, n_chunks: int) -> dict:
         return {"chunks": chunks, "cold_open_s": round(cold, 2), "warm_open_s": round(warm, 3)}
 
 
-def print_scale(report: dict) -> None:
-    cols = [
-        "chunks",
-        "engine_build_s",
-        "engine_p50_ms",
-        "engine_p95_ms",
-        "rank_bm25_build_s",
-        "rank_bm25_p50_ms",
-        "rank_bm25_p95_ms",
-        "p50_speedup",
-    ]
-    print("  ".join(f"{c:>17}" for c in cols))
-    for row in report["scale"]:
-        print("  ".join(f"{row.get(c, '-')!s:>17}" for c in cols))
-    big = report["scale"][-1]
-    if "add_20_page_doc_s" in big:
-        print(
-            f"add a 20-page document ({big['add_20_page_doc_chunks']} chunks) to the "
-            f"{big['chunks']}-chunk index and query it: {big['add_20_page_doc_s']} s"
-        )
-    w = report["warm_restart"]
-    print(
-        f"restart with {w['chunks']} chunks: cold {w['cold_open_s']} s, warm {w['warm_open_s']} s"
-    )
-    print(f"peak RSS: {report['peak_rss_mb']} MB")
-
-
 # --- CLI ----------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.retrieval.bench", description=__doc__)
     parser.add_argument("dataset", nargs="?", type=Path, help="BEIR-format folder")
     parser.add_argument("--scale", action="store_true", help="synthetic speed run")
     parser.add_argument("--sizes", default="10000,100000", help="chunk counts for --scale")
+    parser.add_argument("--scale-one", type=int, help=argparse.SUPPRESS)  # one size, in a child
     parser.add_argument("--queries", type=int, default=200, help="queries per size (--scale)")
     parser.add_argument(
         "--rank-bm25-max", type=int, default=100_000, help="largest size to run rank-bm25 on"
@@ -426,10 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     params = BM25Params(settings.bm25_k1, settings.bm25_b, settings.bm25_epsilon)
-    if args.scale:
+    if args.scale_one:
+        report = scale_one(args.scale_one, args.queries, params, args.rank_bm25_max)
+    elif args.scale:
         sizes = sorted(int(s) for s in args.sizes.split(","))
-        report = scale_run(sizes, args.queries, params, args.rank_bm25_max)
+        report = scale_run(sizes, args.queries, args.rank_bm25_max)
+        report["warm_restart"] = _warm_restart(Synthetic(), 10_000)
         print_scale(report)
+        w = report["warm_restart"]
+        print(f"restart, {w['chunks']} chunks: cold {w['cold_open_s']} s, warm {w['warm_open_s']}")
     elif args.dataset is not None:
         if not (args.dataset / "corpus.jsonl").is_file():
             parser.error(f"{args.dataset} has no corpus.jsonl (expected a BEIR folder)")

@@ -2,12 +2,18 @@
 
 Why not `BM25Okapi` itself: its `get_scores` walks every document for every query term
 (~200 ms per query at 100k chunks) and it cannot add or remove documents. Here a query
-only touches the postings of its own terms, and adds/removes never re-tokenise the rest.
+only touches the postings of its own terms (and with MaxScore pruning, often only part
+of them), and adds/removes never re-tokenise the rest.
 
-Layout. Every indexed chunk gets a *slot* (an int that is never reused). Postings live
-in immutable *segments*, term-major: for each term, the slots containing it and the term
-frequency there. Adding chunks builds a new small segment; small segments are merged
-(log-structured, like Lucene), and removal marks slots dead until the next compaction.
+Layout. Every indexed chunk gets a *slot*. Postings live in immutable segments
+(segments.py); adding chunks builds a new segment, small segments are merged in tiers,
+removal marks slots dead, and compaction renumbers the live slots and terms densely once
+dead slots dominate, so memory follows what is alive.
+
+Snapshots. Every change publishes a new immutable `Snapshot` with one assignment; a
+search reads whichever snapshot was current when it started and never waits for a
+writer. Per-slot arrays are shared between snapshots where that is safe (appends write
+past an older snapshot's end) and copied where it is not (marking slots dead).
 
 Scores. Each slot belongs to a *group*: 0 is the shared knowledge, any other int is one
 chat's uploads. A search in group g sees groups {0, g}, and corpus statistics (N, average
@@ -19,11 +25,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from app.retrieval.scoring import Corpus, Weights, top_k
+from app.retrieval.segments import Segment, merge, tiered
+from app.retrieval.termids import TermEncoder
+
 SHARED = 0
+DEAD = -1
 
 # rank-bm25 gives IDF 0 to a term in exactly half the documents, and in corpora of one or
 # two documents every IDF is <= 0 (the epsilon floor is a fraction of a non-positive mean),
@@ -31,6 +42,9 @@ SHARED = 0
 # rank-bm25 IDF ends up <= 0 get this fraction of the always-positive Lucene IDF instead,
 # log(1 + (N - n + 0.5) / (n + 0.5)): small, positive and still lower for commoner terms.
 FALLBACK_IDF_SCALE = 0.25
+
+# Compact when at least this many slots are dead and they are a quarter of all slots.
+COMPACT_MIN_DEAD = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,80 +80,21 @@ def bm25okapi_idf(df: np.ndarray, n_docs: int, params: BM25Params) -> np.ndarray
     return idf
 
 
-class _Segment:
-    """Immutable term-major postings: for terms[i], slots docs[indptr[i]:indptr[i+1]]."""
-
-    __slots__ = ("docs", "indptr", "terms", "tfs")
-
-    def __init__(self, terms: np.ndarray, indptr: np.ndarray, docs: np.ndarray, tfs: np.ndarray):
-        self.terms = terms
-        self.indptr = indptr
-        self.docs = docs
-        self.tfs = tfs
-
-    @property
-    def nnz(self) -> int:
-        return int(self.docs.shape[0])
-
-    @classmethod
-    def from_pairs(cls, term: np.ndarray, slot: np.ndarray, tf: np.ndarray) -> _Segment:
-        """From (term, slot, tf) triples already sorted by (term, slot)."""
-        if term.shape[0] == 0:
-            empty = np.zeros(0, dtype=np.int32)
-            return cls(empty, np.zeros(1, dtype=np.int64), empty, np.zeros(0, np.float32))
-        starts = np.flatnonzero(np.diff(term)) + 1
-        indptr = np.concatenate(([0], starts, [term.shape[0]])).astype(np.int64)
-        terms = term[indptr[:-1]].astype(np.int32)
-        return cls(terms, indptr, slot.astype(np.int32), tf.astype(np.float32))
-
-    @classmethod
-    def from_tokens(cls, term_ids: np.ndarray, slot_of_token: np.ndarray) -> _Segment:
-        key = (term_ids.astype(np.int64) << 32) | slot_of_token.astype(np.int64)
-        uniq, counts = np.unique(key, return_counts=True)
-        return cls.from_pairs(uniq >> 32, uniq & 0xFFFFFFFF, counts)
-
-    def expanded_terms(self) -> np.ndarray:
-        return np.repeat(self.terms, np.diff(self.indptr))
-
-    def lookup(self, term_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(which query terms are present, their posting starts, their posting ends)."""
-        n = self.terms.shape[0]
-        if n == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, empty
-        pos = np.searchsorted(self.terms, term_ids)
-        clipped = np.minimum(pos, n - 1)
-        hit = (pos < n) & (self.terms[clipped] == term_ids)
-        which = np.flatnonzero(hit)
-        p = pos[which]
-        return which, self.indptr[p], self.indptr[p + 1]
-
-
-def _merge(segments: Sequence[_Segment], alive: np.ndarray) -> _Segment:
-    term = np.concatenate([s.expanded_terms() for s in segments])
-    slot = np.concatenate([s.docs for s in segments])
-    tf = np.concatenate([s.tfs for s in segments])
-    keep = alive[slot]
-    term, slot, tf = term[keep], slot[keep], tf[keep]
-    order = np.lexsort((slot, term))
-    return _Segment.from_pairs(term[order], slot[order], tf[order])
-
-
 @dataclass(slots=True)
 class _View:
-    stamp: tuple[int, int]
     n_docs: int
     avgdl: float
     idf: np.ndarray
 
 
 class _Growable:
-    """A 1-D numpy array with amortised O(1) append."""
+    """A 1-D array with amortised O(1) append. Appends write past every earlier `view()`,
+    so views handed out before stay valid and unchanged."""
 
-    def __init__(self, dtype: type, fill: object = 0):
-        self.data = np.full(1024, fill, dtype=dtype)
-        self.size = 0
+    def __init__(self, dtype: type, fill: object = 0, data: np.ndarray | None = None):
         self.fill = fill
+        self.data = np.full(1024, fill, dtype=dtype) if data is None else data
+        self.size = 0 if data is None else data.shape[0]
 
     def extend(self, values: np.ndarray) -> None:
         need = self.size + values.shape[0]
@@ -150,216 +105,389 @@ class _Growable:
         self.data[self.size : need] = values
         self.size = need
 
+    def writable_copy(self) -> np.ndarray:
+        """Replace the buffer by a copy (older views keep the old one) and return it."""
+        self.data = self.data.copy()
+        return self.data[: self.size]
+
     def view(self) -> np.ndarray:
         return self.data[: self.size]
 
 
-class BM25Index:
-    """Not thread-safe; the caller serialises mutations against searches."""
+@dataclass(frozen=True, slots=True, eq=False)
+class Snapshot:
+    """One immutable state of the index. `views` is a cache filled on first use."""
 
-    def __init__(self, params: BM25Params | None = None):
-        self.params = params or BM25Params()
-        self.vocab: dict[str, int] = {}
-        self._segments: list[_Segment] = []
-        self._doc_len = _Growable(np.float64)
-        self._alive = _Growable(np.bool_, False)
-        self._group = _Growable(np.int32)
-        self._n: Counter[int] = Counter()
-        self._total_len: Counter[int] = Counter()
-        self._df_shared = np.zeros(0, dtype=np.int64)
-        self._df_scoped: dict[int, Counter[int]] = {}
-        self._stamp: Counter[int] = Counter()  # bumped on every change to a group
-        self._views: dict[int, _View] = {}
-        self._dead = 0
+    params: BM25Params
+    vocab: dict[str, int]  # shared and append-only; ids >= n_terms are not in this snapshot
+    n_terms: int
+    segments: tuple[Segment, ...]
+    doc_len: np.ndarray
+    owner: np.ndarray  # group per slot, DEAD once removed
+    tag: np.ndarray  # the caller's label per slot
+    groups: dict[int, tuple[int, int]]  # group -> (documents, total length)
+    df_shared: np.ndarray  # document frequency in the shared group, per term id
+    df_scoped: dict[int, dict[int, int]]  # group -> term id -> document frequency
+    dead: int
+    views: dict[int, _View] = field(default_factory=dict)
 
-    # --- size -------------------------------------------------------------------------
     @property
     def n_slots(self) -> int:
-        return self._doc_len.size
+        return int(self.owner.shape[0])
 
-    def n_docs(self, group: int | None = None) -> int:
-        return self._n[SHARED] if group is None else self._n[group]
-
-    @property
-    def vocabulary_size(self) -> int:
-        terms = set(np.flatnonzero(self._df_shared).tolist())
-        for df in self._df_scoped.values():
-            terms.update(df)
-        return len(terms)
+    def n_docs(self, group: int = SHARED) -> int:
+        return self.groups.get(group, (0, 0))[0]
 
     @property
     def postings(self) -> int:
-        return sum(s.nnz for s in self._segments)
+        return sum(s.nnz for s in self.segments)
 
-    # --- mutation ---------------------------------------------------------------------
-    def _term_ids(self, flat: list[str]) -> np.ndarray:
-        vocab = self.vocab
-        for t in set(flat).difference(vocab):
-            vocab[t] = len(vocab)
-        return np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
+    @property
+    def vocabulary_size(self) -> int:
+        terms = set(np.flatnonzero(self.df_shared).tolist())
+        for df in self.df_scoped.values():
+            terms.update(df)
+        return len(terms)
 
-    def add(self, docs: Sequence[Sequence[str]], group: int = SHARED) -> np.ndarray:
-        """Index analysed documents (term lists); returns their new slots."""
-        first = self.n_slots
-        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-        slots = np.arange(first, first + len(docs), dtype=np.int64)
-        flat = [t for d in docs for t in d]
-        term_ids = self._term_ids(flat)
-        seg = _Segment.from_tokens(term_ids, np.repeat(slots, lengths))
-
-        self._doc_len.extend(lengths.astype(np.float64))
-        self._alive.extend(np.ones(len(docs), dtype=np.bool_))
-        self._group.extend(np.full(len(docs), group, dtype=np.int32))
-        self._n[group] += len(docs)
-        self._total_len[group] += int(lengths.sum())
-        self._count_df(seg.expanded_terms(), group, +1)
-        if seg.nnz:
-            self._segments.append(seg)
-            self._merge_small()
-        self._stamp[group] += 1
-        return slots
-
-    def remove(self, slots: np.ndarray) -> None:
-        slots = np.asarray(slots, dtype=np.int64)
-        alive = self._alive.view()
-        slots = slots[alive[slots]]
-        if slots.shape[0] == 0:
-            return
-        groups = self._group.view()[slots]
-        dead = np.zeros(self.n_slots, dtype=np.bool_)
-        dead[slots] = True
-        for seg in self._segments:
-            mask = dead[seg.docs]
-            if mask.any():
-                terms = seg.expanded_terms()[mask]
-                for g in np.unique(groups):
-                    in_g = self._group.view()[seg.docs[mask]] == g
-                    self._count_df(terms[in_g], int(g), -1)
-        lengths = self._doc_len.view()[slots]
-        for g in np.unique(groups):
-            sel = groups == g
-            self._n[int(g)] -= int(sel.sum())
-            self._total_len[int(g)] -= int(lengths[sel].sum())
-            self._stamp[int(g)] += 1
-        alive[slots] = False
-        self._dead += int(slots.shape[0])
-        if self._dead > 1000 and self._dead * 4 > self.n_slots:
-            self.compact()
-
-    def drop_group(self, group: int) -> None:
-        self.remove(np.flatnonzero(self._group.view() == group))
-        self._df_scoped.pop(group, None)
-        self._views.pop(group, None)
-
-    def compact(self) -> None:
-        if self._segments:
-            self._segments = [_merge(self._segments, self._alive.view())]
-        self._dead = 0
-
-    def _count_df(self, expanded_terms: np.ndarray, group: int, sign: int) -> None:
-        if group == SHARED:
-            if self._df_shared.shape[0] < len(self.vocab):
-                grown = np.zeros(max(len(self.vocab), 2 * self._df_shared.shape[0]), np.int64)
-                grown[: self._df_shared.shape[0]] = self._df_shared
-                self._df_shared = grown
-            counts = np.bincount(expanded_terms, minlength=0)
-            self._df_shared[: counts.shape[0]] += sign * counts
-            return
-        df = self._df_scoped.setdefault(group, Counter())
-        ids, counts = np.unique(expanded_terms, return_counts=True)
-        for t, c in zip(ids.tolist(), counts.tolist(), strict=True):
-            df[t] += sign * c
-            if df[t] <= 0:
-                del df[t]
-
-    def _merge_small(self) -> None:
-        segs = self._segments
-        while len(segs) >= 2 and segs[-2].nnz <= 4 * segs[-1].nnz:
-            tail = _merge(segs[-2:], self._alive.view())
-            segs[-2:] = [tail]
-
-    # --- search -----------------------------------------------------------------------
-    def _view(self, group: int) -> _View:
-        stamp = (self._stamp[SHARED], self._stamp[group] if group != SHARED else 0)
-        view = self._views.get(group)
-        if view is not None and view.stamp == stamp:
+    def view(self, group: int) -> _View:
+        view = self.views.get(group)
+        if view is not None:
             return view
-        n_docs = self._n[SHARED] + (self._n[group] if group != SHARED else 0)
-        total = self._total_len[SHARED] + (self._total_len[group] if group != SHARED else 0)
-        df = np.zeros(len(self.vocab), dtype=np.int64)
-        df[: self._df_shared.shape[0]] = self._df_shared[: len(self.vocab)]
-        if group != SHARED and self._df_scoped.get(group):
-            scoped = self._df_scoped[group]
-            ids = np.fromiter(scoped.keys(), dtype=np.int64, count=len(scoped))
-            df[ids] += np.fromiter(scoped.values(), dtype=np.int64, count=len(scoped))
-        view = _View(
-            stamp=stamp,
-            n_docs=n_docs,
-            avgdl=total / n_docs if n_docs else 0.0,
-            idf=bm25okapi_idf(df, n_docs, self.params),
-        )
-        self._views[group] = view
+        n_docs, total = self.groups.get(SHARED, (0, 0))
+        df = np.zeros(self.n_terms, dtype=np.int64)
+        df[: min(self.n_terms, self.df_shared.shape[0])] = self.df_shared[: self.n_terms]
+        if group != SHARED:
+            n, t = self.groups.get(group, (0, 0))
+            n_docs, total = n_docs + n, total + t
+            scoped = self.df_scoped.get(group, {})
+            if scoped:
+                ids = np.fromiter(scoped.keys(), dtype=np.int64, count=len(scoped))
+                df[ids] += np.fromiter(scoped.values(), dtype=np.int64, count=len(scoped))
+        idf = bm25okapi_idf(df, n_docs, self.params)
+        view = _View(n_docs, total / n_docs if n_docs else 0.0, idf)
+        self.views[group] = view  # a racing search may compute the same view; either wins
         return view
 
+    def corpus(self) -> Corpus:
+        clean = self.dead == 0 and all(g == SHARED or n == 0 for g, (n, _) in self.groups.items())
+        return Corpus(self.segments, self.doc_len, self.owner, self.n_slots, clean)
+
+
+def _empty_snapshot(params: BM25Params, vocab: dict[str, int]) -> Snapshot:
+    none32 = np.zeros(0, dtype=np.int32)
+    none64 = np.zeros(0, dtype=np.int64)
+    return Snapshot(params, vocab, 0, (), none32, none32, none64, {}, none64, {}, 0)
+
+
+def search(
+    snap: Snapshot, query: Sequence[str], k: int, group: int = SHARED, *, prune: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k (slots, scores) with score > 0, best first; ties go to the lower slot.
+
+    Duplicate query terms count once per occurrence, as in BM25Okapi.get_scores.
+    """
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+    vocab = snap.vocab
+    counts = Counter(tid for tid in map(vocab.get, query) if tid is not None)
+    if k <= 0 or not counts:
+        return empty
+    view = snap.view(group)
+    if view.n_docs == 0:
+        return empty
+    qids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+    qweight = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+    # Terms added after this view was computed (another chat's upload, or a writer that
+    # is adding right now) occur in none of its documents.
+    known = qids < view.idf.shape[0]
+    qids, qweight = qids[known], qweight[known]
+    weights = qweight * view.idf[qids]
+    useful = weights != 0  # a zero weight adds nothing to any score
+    if not useful.any():
+        return empty
+    p = snap.params
+    return top_k(
+        snap.corpus(),
+        qids[useful],
+        weights[useful],
+        k,
+        group,
+        Weights(p.k1, p.b, view.avgdl),
+        prune=prune,
+    )
+
+
+class BM25Index:
+    """The writer side. One mutation at a time (callers serialise them); `search` and
+    `snapshot()` may be called from any thread at any time and never wait."""
+
+    def __init__(self, params: BM25Params | None = None):
+        self.params = params or BM25Params()
+        self._reset({})
+
+    def _reset(self, vocab: dict[str, int]) -> None:
+        self._vocab = vocab
+        self._encoder = TermEncoder(vocab)
+        self._doc_len = _Growable(np.int32)
+        self._owner = _Growable(np.int32, DEAD)
+        self._tag = _Growable(np.int64, -1)
+        self._snap = _empty_snapshot(self.params, vocab)
+
+    # --- reading ------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        return self._snap
+
+    @property
+    def vocab(self) -> dict[str, int]:
+        return self._vocab
+
+    @property
+    def encoder(self) -> TermEncoder:
+        """Text to this index's term ids (adds new terms to the vocabulary)."""
+        return self._encoder
+
+    @property
+    def n_slots(self) -> int:
+        return self._snap.n_slots
+
+    def n_docs(self, group: int | None = None) -> int:
+        return self._snap.n_docs(SHARED if group is None else group)
+
+    @property
+    def vocabulary_size(self) -> int:
+        return self._snap.vocabulary_size
+
+    @property
+    def postings(self) -> int:
+        return self._snap.postings
+
+    @property
+    def _segments(self) -> tuple[Segment, ...]:
+        return self._snap.segments
+
     def idf(self, term: str, group: int = SHARED) -> float:
-        tid = self.vocab.get(term)
-        idf = self._view(group).idf
+        snap = self._snap
+        tid = snap.vocab.get(term)
+        idf = snap.view(group).idf
         return 0.0 if tid is None or tid >= idf.shape[0] else float(idf[tid])
 
     def search(
-        self, query: Sequence[str], k: int, group: int = SHARED
+        self, query: Sequence[str], k: int, group: int = SHARED, *, prune: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (slots, scores) with score > 0, best first; ties go to the lower slot.
+        return search(self._snap, query, k, group, prune=prune)
 
-        Duplicate query terms count once per occurrence, as in BM25Okapi.get_scores.
+    # --- adding -------------------------------------------------------------------------
+    def add(
+        self, docs: Sequence[Sequence[str]], group: int = SHARED, tags: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Index analysed documents (term lists); returns their new slots."""
+        ids, lengths = self._encoder.encode_terms(docs)
+        return self.add_ids(ids, lengths, group, tags)
+
+    def add_texts(
+        self, texts: Sequence[str], group: int = SHARED, tags: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Analyse and index raw texts, without materialising their term lists."""
+        ids, lengths = self._encoder.encode(texts)
+        return self.add_ids(ids, lengths, group, tags)
+
+    def add_ids(
+        self,
+        term_ids: np.ndarray,
+        lengths: np.ndarray,
+        group: int = SHARED,
+        tags: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Index documents given as their concatenated term ids and their lengths."""
+        old = self._snap
+        n = int(lengths.shape[0])
+        first = self._owner.size
+        slots = np.arange(first, first + n, dtype=np.int64)
+        seg = Segment.from_tokens(term_ids, np.repeat(slots, lengths))
+        self._doc_len.extend(lengths.astype(np.int32))
+        self._owner.extend(np.full(n, group, dtype=np.int32))
+        self._tag.extend(np.full(n, -1, dtype=np.int64) if tags is None else tags)
+        groups = dict(old.groups)
+        d, t = groups.get(group, (0, 0))
+        groups[group] = (d + n, t + int(lengths.sum()))
+        df_shared, df_scoped = self._count_df(old, group, *seg.df(), sign=1)
+        segments = [*old.segments, seg] if seg.nnz else list(old.segments)
+        segments = tiered(segments, self._owner.view() != DEAD)
+        self._publish(
+            {group},
+            segments=tuple(segments),
+            groups=groups,
+            df_shared=df_shared,
+            df_scoped=df_scoped,
+        )
+        return slots
+
+    def _count_df(
+        self, old: Snapshot, group: int, terms: np.ndarray, counts: np.ndarray, sign: int
+    ) -> tuple[np.ndarray, dict[int, dict[int, int]]]:
+        """New (df_shared, df_scoped) after documents of `group` holding `terms` (unique,
+        each in `counts` of them) come or go."""
+        if group == SHARED:
+            df = np.zeros(len(self._vocab), dtype=np.int64)
+            df[: old.df_shared.shape[0]] = old.df_shared
+            df[terms] += sign * counts
+            return df, old.df_scoped
+        scoped = dict(old.df_scoped)
+        mine = dict(scoped.get(group, {}))
+        for t, c in zip(terms.tolist(), counts.tolist(), strict=True):
+            left = mine.get(t, 0) + sign * c
+            if left > 0:
+                mine[t] = left
+            else:
+                mine.pop(t, None)
+        scoped[group] = mine
+        return old.df_shared, scoped
+
+    def _publish(self, changed: set[int], **fields: object) -> None:
+        old = self._snap
+        # Statistics of untouched groups are unchanged, so their cached IDFs still hold.
+        keep = {} if SHARED in changed else {g: v for g, v in old.views.items() if g not in changed}
+        self._snap = replace(
+            old,
+            n_terms=len(self._vocab),
+            doc_len=self._doc_len.view(),
+            owner=self._owner.view(),
+            tag=self._tag.view(),
+            views=keep,
+            **fields,
+        )
+
+    # --- removing -----------------------------------------------------------------------
+    def remove(self, slots: np.ndarray) -> None:
+        """Remove documents by slot, all in one step (one scan of the postings)."""
+        old = self._snap
+        slots = np.asarray(slots, dtype=np.int64)
+        now = self._owner.view()
+        slots = np.unique(slots[now[slots] != DEAD])
+        if slots.shape[0] == 0:
+            return
+        owner_of = now[slots]
+        removed = _removed_df(old.segments, slots, now)
+        owner = self._owner.writable_copy()
+        owner[slots] = DEAD
+        groups = dict(old.groups)
+        df_shared, df_scoped = old.df_shared, old.df_scoped
+        lengths = self._doc_len.view()[slots].astype(np.int64)
+        for g in np.unique(owner_of).tolist():
+            sel = owner_of == g
+            d, t = groups.get(g, (0, 0))
+            groups[g] = (d - int(sel.sum()), t - int(lengths[sel].sum()))
+            terms, counts = removed.get(g, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+            interim = replace(old, df_shared=df_shared, df_scoped=df_scoped)
+            df_shared, df_scoped = self._count_df(interim, g, terms, counts, sign=-1)
+        self._publish(
+            set(np.unique(owner_of).tolist()),
+            groups=groups,
+            df_shared=df_shared,
+            df_scoped=df_scoped,
+            dead=old.dead + int(slots.shape[0]),
+        )
+        self._maybe_compact()
+
+    def drop_group(self, group: int) -> None:
+        """Forget a chat's documents. Its statistics go with it, so no postings are read."""
+        if group == SHARED:
+            self.remove(np.flatnonzero(self._owner.view() == SHARED))
+            return
+        old = self._snap
+        slots = np.flatnonzero(self._owner.view() == group)
+        if slots.shape[0]:
+            self._owner.writable_copy()[slots] = DEAD
+        groups = {g: v for g, v in old.groups.items() if g != group}
+        df_scoped = {g: v for g, v in old.df_scoped.items() if g != group}
+        self._publish(
+            {group}, groups=groups, df_scoped=df_scoped, dead=old.dead + int(slots.shape[0])
+        )
+        self._maybe_compact()
+
+    def _maybe_compact(self) -> None:
+        snap = self._snap
+        if snap.dead >= COMPACT_MIN_DEAD and snap.dead * 4 >= snap.n_slots:
+            self.compact()
+
+    def compact(self) -> None:
+        """Renumber live slots and terms densely, dropping dead postings and unused terms.
+
+        Slots change; callers find their documents again through the slot tags.
         """
-        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
-        counts = Counter(t for t in query if t in self.vocab)
-        if k <= 0 or not counts:
-            return empty
-        view = self._view(group)
-        if view.n_docs == 0:
-            return empty
-        qids = np.fromiter((self.vocab[t] for t in counts), dtype=np.int64, count=len(counts))
-        qweight = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        # Another chat's upload can grow the shared vocabulary without touching this group's
-        # statistics; terms newer than this view occur in none of its documents.
-        known = qids < view.idf.shape[0]
-        if not known.all():
-            qids, qweight = qids[known], qweight[known]
-            if qids.shape[0] == 0:
-                return empty
-        qweight *= view.idf[qids]
+        old = self._snap
+        live = self._owner.view() != DEAD
+        new_slot = np.cumsum(live) - 1
+        used = np.zeros(len(self._vocab), dtype=np.bool_)
+        used[: old.df_shared.shape[0]] = old.df_shared > 0
+        for df in old.df_scoped.values():
+            used[list(df)] = True
+        new_term = np.cumsum(used) - 1
+        segments = [merge([s], live, new_slot, new_term) for s in old.segments]
+        vocab = {t: int(new_term[i]) for t, i in self._vocab.items() if used[i]}
+        doc_len, owner, tag = (a.view()[live] for a in (self._doc_len, self._owner, self._tag))
+        df_full = np.zeros(len(self._vocab), dtype=np.int64)
+        df_full[: old.df_shared.shape[0]] = old.df_shared
+        df_scoped = {
+            g: {int(new_term[t]): c for t, c in df.items()} for g, df in old.df_scoped.items()
+        }
+        self._reset(vocab)
+        self._doc_len.extend(doc_len)
+        self._owner.extend(owner)
+        self._tag.extend(tag)
+        self._publish(
+            {SHARED},
+            vocab=vocab,
+            segments=tuple(s for s in segments if s.nnz),
+            groups=dict(old.groups),
+            df_shared=df_full[used],
+            df_scoped=df_scoped,
+            dead=0,
+        )
 
-        docs_parts, tf_parts, w_parts = [], [], []
-        for seg in self._segments:
-            which, starts, ends = seg.lookup(qids)
-            for i, s, e in zip(which.tolist(), starts.tolist(), ends.tolist(), strict=True):
-                docs_parts.append(seg.docs[s:e])
-                tf_parts.append(seg.tfs[s:e])
-                w_parts.append(np.full(e - s, qweight[i]))
-        if not docs_parts:
-            return empty
-        docs = np.concatenate(docs_parts)
-        tf = np.concatenate(tf_parts).astype(np.float64)
-        w = np.concatenate(w_parts)
 
-        visible = self._alive.data[docs]
-        grp = self._group.data[docs]
-        visible &= (grp == SHARED) | (grp == group)
-        docs, tf, w = docs[visible], tf[visible], w[visible]
-        if docs.shape[0] == 0:
-            return empty
+def _removed_df(
+    segments: Sequence[Segment], slots: np.ndarray, owner: np.ndarray
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """group -> (terms, how many of the removed slots hold each), by reading postings."""
+    gone = np.zeros(owner.shape[0], dtype=np.bool_)
+    gone[slots] = True
+    terms_parts, group_parts = [], []
+    for seg in segments:
+        pos = np.flatnonzero(gone[seg.docs])
+        if pos.shape[0]:
+            which = np.searchsorted(seg.indptr, pos, side="right") - 1
+            terms_parts.append(seg.terms[which].astype(np.int64))
+            group_parts.append(owner[seg.docs[pos]])
+    if not terms_parts:
+        return {}
+    terms, groups = np.concatenate(terms_parts), np.concatenate(group_parts)
+    out = {}
+    for g in np.unique(groups).tolist():
+        out[g] = np.unique(terms[groups == g], return_counts=True)
+    return out
 
-        p = self.params
-        dl = self._doc_len.data[docs]
-        contrib = w * (tf * (p.k1 + 1) / (tf + p.k1 * (1 - p.b + p.b * dl / view.avgdl)))
-        cand, inverse = np.unique(docs, return_inverse=True)
-        scores = np.bincount(inverse, weights=contrib, minlength=cand.shape[0])
-        positive = scores > 0
-        cand, scores = cand[positive], scores[positive]
-        if cand.shape[0] > k:
-            top = np.argpartition(-scores, k - 1)[:k]
-            cand, scores = cand[top], scores[top]
-        order = np.lexsort((cand, -scores))
-        return cand[order].astype(np.int64), scores[order]
+
+def restore(
+    params: BM25Params,
+    terms: Sequence[str],
+    segments: Sequence[Segment],
+    doc_len: np.ndarray,
+    tags: np.ndarray,
+) -> BM25Index:
+    """An index of shared documents from saved parts (term i of `terms` has id i)."""
+    index = BM25Index(params)
+    index._reset({t: i for i, t in enumerate(terms)})
+    n = int(doc_len.shape[0])
+    index._doc_len.extend(np.asarray(doc_len, dtype=np.int32))
+    index._owner.extend(np.zeros(n, dtype=np.int32))
+    index._tag.extend(np.asarray(tags, dtype=np.int64))
+    df = np.zeros(len(terms), dtype=np.int64)
+    for seg in segments:
+        df[seg.terms] += np.diff(seg.indptr)
+    index._publish(
+        {SHARED},
+        segments=tuple(segments),
+        groups={SHARED: (n, int(doc_len.sum()))} if n else {},
+        df_shared=df,
+    )
+    return index

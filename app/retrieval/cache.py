@@ -4,9 +4,14 @@
                                    are recognised by `stat` alone, without re-reading
     <index_dir>/docs/<doc_id>.json chunks (span, section, page, text) and their terms
 
-Every write goes to a temporary file that is fsynced and then renamed over the target, so
-a crash leaves either the old file or the new one. Anything unreadable, from another
-format version or from other chunking settings counts as a miss and is rebuilt.
+    <index_dir>/snapshots/...     the whole shared index, memory-mapped on start (store.py)
+
+Every write goes to a temporary file that is renamed over the target. The manifest is
+fsynced first, so a crash leaves the old manifest or the new one; document files are
+not (one fsync per file made a cold start a third slower): a document torn by a crash
+fails to parse or validate on load, counts as a miss and is re-parsed. Anything
+unreadable, from another format version or from other chunking settings counts as a
+miss and is rebuilt.
 """
 
 from __future__ import annotations
@@ -63,19 +68,21 @@ class Manifest:
     files: dict[str, FileEntry] = field(default_factory=dict)  # knowledge-dir files
     extra: dict[str, str] = field(default_factory=dict)  # doc_id -> name, added by upload
     excluded: set[str] = field(default_factory=set)  # doc_ids removed by remove_document
+    snapshot: str | None = None  # current generation under snapshots/ (store.py)
 
     def referenced(self) -> set[str]:
         return {e.doc_id for e in self.files.values()} | set(self.extra)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -96,11 +103,12 @@ class IndexCache:
     def _doc_path(self, doc_id: str) -> Path:
         return self.root / "docs" / f"{doc_id}.json"
 
-    def _write(self, path: Path, payload: object) -> None:
+    def _write(self, path: Path, payload: object, *, durable: bool = True) -> None:
         if not self.writable:
             return
         try:
-            atomic_write(path, json.dumps(payload, ensure_ascii=False).encode())
+            data = json.dumps(payload, ensure_ascii=False).encode()
+            atomic_write(path, data, durable=durable)
         except OSError as e:
             # A read-only knowledge folder still works; it just re-parses on every start.
             log.warning("index cache disabled: cannot write %s (%s)", path, e)
@@ -117,6 +125,7 @@ class IndexCache:
                 files={p: FileEntry(*e) for p, e in raw["files"].items()},
                 extra=dict(raw["extra"]),
                 excluded=set(raw["excluded"]),
+                snapshot=raw.get("snapshot"),
             )
         except FileNotFoundError:
             return Manifest()
@@ -132,6 +141,7 @@ class IndexCache:
                 "files": {p: [e.size, e.mtime_ns, e.doc_id] for p, e in sorted(m.files.items())},
                 "extra": m.extra,
                 "excluded": sorted(m.excluded),
+                "snapshot": m.snapshot,
             },
         )
 
@@ -165,6 +175,7 @@ class IndexCache:
                 # Terms never contain whitespace, so one string per chunk parses fastest.
                 "terms": [" ".join(t) for t in doc.terms],
             },
+            durable=False,
         )
 
     def prune(self, keep: set[str]) -> None:

@@ -1,8 +1,10 @@
 """The retrieval facade: shared knowledge folder + per-chat uploads, searchable together.
 
-Parsing, chunking and analysis happen outside the lock; only the index update and the
-bookkeeping that goes with it hold it, so a chat can search while another chat's upload
-is being parsed, and a search never sees half of a document.
+Searches never wait. Every change builds a new immutable `LibraryState` (documents,
+chat groups, index snapshot) and publishes it with one assignment; a search reads the
+state that was current when it started. Changes are serialised by a writer lock that
+searches never take, and parsing, chunking and analysis happen before that lock is
+taken, in the caller's (worker) thread.
 """
 
 from __future__ import annotations
@@ -11,37 +13,24 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from app.config import Settings
+from app.retrieval import store
 from app.retrieval.analyzer import analyze
-from app.retrieval.bm25 import SHARED, BM25Index, BM25Params
+from app.retrieval.bm25 import SHARED, BM25Index, BM25Params, restore, search
 from app.retrieval.cache import CachedDoc, FileEntry, IndexCache, Manifest, content_id, signature
-from app.retrieval.isolation import ParseLimits, prepare_file
-from app.retrieval.loaders import SUPPORTED, read_file
+from app.retrieval.chunker import chunk_document, index_text
+from app.retrieval.docstore import DocRecord, InMemoryChunks, LibraryState, slots_of
+from app.retrieval.loaders import SUPPORTED, parse_document, read_file
 from app.retrieval.types import Chunk, DocumentRejected, Hit, IngestResult
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(slots=True)
-class _Doc:
-    doc_id: str
-    source: str
-    title: str
-    scope: str | None
-    slots: np.ndarray
-    chunks: list[Chunk]
-
-
-def _make_chunks(cached: CachedDoc, source: str) -> list[Chunk]:
-    return [
-        Chunk(f"{cached.doc_id}:{i}", cached.doc_id, source, cached.title, sec, pg, s, e, text)
-        for i, (s, e, sec, pg, text) in enumerate(cached.chunks)
-    ]
+Pending = tuple[CachedDoc, str, str | None]  # parsed document, source, scope
 
 
 class Library:
@@ -49,16 +38,13 @@ class Library:
         self.settings = settings
         self.knowledge_dir = Path(settings.knowledge_dir)
         self.index_dir = Path(settings.resolved_index_dir)
-        self._cache = IndexCache(
-            self.index_dir, signature(settings.chunk_tokens, settings.chunk_overlap)
-        )
-        self._index = BM25Index(
-            BM25Params(settings.bm25_k1, settings.bm25_b, settings.bm25_epsilon)
-        )
-        self._lock = threading.RLock()
-        self._chunks: dict[int, Chunk] = {}  # slot -> chunk
-        self._docs: dict[tuple[str | None, str], _Doc] = {}  # (scope, doc_id) -> doc
-        self._groups: dict[str, int] = {}  # scope -> index group
+        self._sig = signature(settings.chunk_tokens, settings.chunk_overlap)
+        self._cache = IndexCache(self.index_dir, self._sig)
+        self._params = BM25Params(settings.bm25_k1, settings.bm25_b, settings.bm25_epsilon)
+        self._index = BM25Index(self._params)
+        self._state = LibraryState(self._index.snapshot())
+        self._write = threading.RLock()  # serialises changes; searches never take it
+        self._next_num = 0
         self._next_group = SHARED
         self._manifest = Manifest()
         self._skipped: dict[str, str] = {}
@@ -67,21 +53,21 @@ class Library:
     def open(cls, settings: Settings) -> Library:
         lib = cls(settings)
         lib._manifest = lib._cache.load_manifest()
-        lib._load_extras()
+        if not lib._restore():
+            lib._load_extras()
         lib.sync()
         return lib
 
     # --- preparing documents (no lock) ----------------------------------------------------
-    def _prepare(self, data: bytes, name: str, doc_id: str) -> tuple[CachedDoc, bool]:
-        """The chunked document and whether its text was cut at MAX_EXTRACTED_CHARS."""
+    def _prepare(self, data: bytes, name: str, doc_id: str) -> CachedDoc:
         cached = self._cache.load_doc(doc_id, name)
         if cached is not None:
-            return cached, False
-        # Untrusted bytes: parsed, chunked and analysed in a child process with CPU and
-        # memory limits, so neither a hostile file nor a huge one stalls the chats.
-        s = self.settings
-        p = prepare_file(data, name, ParseLimits.from_settings(s), s.chunk_tokens, s.chunk_overlap)
-        return CachedDoc(doc_id, name, p.title, p.chunks, p.terms), p.truncated
+            return cached
+        doc = parse_document(data, name, self.settings.max_upload_bytes)
+        spans = chunk_document(doc, self.settings.chunk_tokens, self.settings.chunk_overlap)
+        chunks = [(s.start, s.end, s.section, s.page, doc.text[s.start : s.end]) for s in spans]
+        terms = [analyze(index_text(doc.title, sec, text)) for _, _, sec, _, text in chunks]
+        return CachedDoc(doc_id, name, doc.title, chunks, terms)
 
     def _check_type(self, name: str) -> None:
         ext = Path(name).suffix.lower()
@@ -92,42 +78,80 @@ class Library:
                 f"(allowed: {', '.join(sorted(allowed))})"
             )
 
-    # --- applying documents (under the lock) ------------------------------------------
-    def _insert(self, items: list[tuple[CachedDoc, str, str | None]]) -> None:
-        """Index many documents in one batch: one segment, one statistics update."""
-        by_scope: dict[str | None, list[int]] = {}
-        for i, (_, _, scope) in enumerate(items):
-            by_scope.setdefault(scope, []).append(i)
-        for scope, idxs in by_scope.items():
-            group = SHARED if scope is None else self._group_for(scope)
-            batch = [items[i] for i in idxs]
-            slots = self._index.add([t for c, _, _ in batch for t in c.terms], group)
-            offset = 0
-            for cached, source, _ in batch:
-                n = len(cached.chunks)
-                doc_slots = slots[offset : offset + n]
-                offset += n
-                chunks = _make_chunks(cached, source)
-                self._chunks.update(zip(doc_slots.tolist(), chunks, strict=True))
-                self._docs[(scope, cached.doc_id)] = _Doc(
-                    cached.doc_id, source, cached.title, scope, doc_slots, chunks
-                )
+    # --- changing the state (under the writer lock) ---------------------------------------
+    def _publish(self, docs: dict[int, DocRecord], keys: dict, groups: dict[str, int]) -> None:
+        self._state = LibraryState(self._index.snapshot(), docs, keys, groups)
 
-    def _group_for(self, scope: str) -> int:
-        group = self._groups.get(scope)
+    def _group_for(self, scope: str, groups: dict[str, int]) -> int:
+        group = groups.get(scope)
         if group is None:
             self._next_group += 1
-            group = self._groups[scope] = self._next_group
+            group = groups[scope] = self._next_group
         return group
 
-    def _delete(self, key: tuple[str | None, str]) -> bool:
-        doc = self._docs.pop(key, None)
-        if doc is None:
+    def _apply(self, remove: Iterable[tuple[str | None, str]], add: list[Pending]) -> None:
+        """Remove and add documents in one batch each, then publish the result once."""
+        st = self._state
+        docs, keys, groups = dict(st.docs), dict(st.keys), dict(st.groups)
+        gone = [keys.pop(k) for k in remove if k in keys]
+        if gone:
+            self._index.remove(slots_of(self._index.snapshot(), gone))
+            for num in gone:
+                del docs[num]
+        by_scope: dict[str | None, list[Pending]] = {}
+        for item in add:
+            if (item[2], item[0].doc_id) not in keys:
+                by_scope.setdefault(item[2], []).append(item)
+        for scope, batch in by_scope.items():
+            group = SHARED if scope is None else self._group_for(scope, groups)
+            records = [self._record(cached, source, scope) for cached, source, _ in batch]
+            tags = np.concatenate([r.tags() for r in records])
+            self._index.add([t for c, _, _ in batch for t in c.terms], group, tags)
+            for r in records:
+                docs[r.num] = r
+                keys[(scope, r.doc_id)] = r.num
+        self._publish(docs, keys, groups)
+
+    def _record(self, cached: CachedDoc, source: str, scope: str | None) -> DocRecord:
+        self._next_num += 1
+        chunks = InMemoryChunks(cached.chunks)
+        return DocRecord(
+            self._next_num, cached.doc_id, source, cached.title, scope, len(cached.chunks), chunks
+        )
+
+    # --- the saved index ------------------------------------------------------------------
+    def _restore(self) -> bool:
+        """Start from the saved shared index, if there is a good one."""
+        name = self._manifest.snapshot
+        loaded = store.load(self.index_dir, name, self._sig) if name else None
+        if loaded is None:
+            self._manifest.snapshot = None
             return False
-        self._index.remove(doc.slots)
-        for s in doc.slots.tolist():
-            self._chunks.pop(s, None)
+        docs, keys = {}, {}
+        for d in loaded.docs:
+            self._next_num += 1
+            chunks = store.StoredChunks(loaded.columns, d.first_row)
+            docs[self._next_num] = DocRecord(
+                self._next_num, d.doc_id, d.source, d.title, None, d.n_chunks, chunks
+            )
+            keys[(None, d.doc_id)] = self._next_num
+        tags = np.concatenate([r.tags() for r in docs.values()] or [np.zeros(0, np.int64)])
+        self._index = restore(self._params, loaded.vocab, loaded.segments, loaded.doc_len, tags)
+        self._publish(docs, keys, {})
         return True
+
+    def _save(self) -> None:
+        """Write the shared index and point the manifest at it (writer lock held)."""
+        if self._cache.writable:
+            try:
+                name = store.save(self.index_dir, self._sig, self._state)
+            except OSError as e:
+                log.warning("index snapshot not saved (%s); the next start re-reads documents", e)
+                name = None
+            self._manifest.snapshot = name
+        self._cache.save_manifest(self._manifest)
+        if self._cache.writable:
+            store.prune(self.index_dir, self._manifest.snapshot)
 
     # --- knowledge folder -------------------------------------------------------------
     def _scan(self) -> list[Path]:
@@ -155,23 +179,45 @@ class Library:
                 del self._manifest.extra[doc_id]
                 continue
             items.append((cached, name, None))
-        with self._lock:
-            self._insert(items)
+        with self._write:
+            self._apply([], items)
 
-    def sync(self) -> None:
-        """Bring the shared index in line with the knowledge folder."""
-        max_bytes = self.settings.max_upload_bytes
+    def _folder_docs(self) -> dict[str, str]:
+        """source -> doc_id of the shared documents that came from the folder."""
+        extra = self._manifest.extra
+        return {d.source: d.doc_id for d in self._state.shared() if d.doc_id not in extra}
+
+    def _read_entry(self, path: Path, rel: str) -> tuple[FileEntry, bytes | None]:
+        """The file's manifest entry, by `stat` alone when size and mtime are unchanged."""
+        st = path.stat()
+        entry = self._manifest.files.get(rel)
+        if entry is not None and (entry.size, entry.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            return entry, None
+        data = read_file(path, self.settings.max_upload_bytes, rel)
+        return FileEntry(st.st_size, st.st_mtime_ns, content_id(data)), data
+
+    def _load_or_parse(
+        self, path: Path, rel: str, entry: FileEntry, data: bytes | None
+    ) -> tuple[CachedDoc, FileEntry, bool]:
+        cached = self._cache.load_doc(entry.doc_id, path.name)
+        if cached is not None:
+            return cached, entry, False
+        if data is None:
+            data = read_file(path, self.settings.max_upload_bytes, rel)
+            if content_id(data) != entry.doc_id:  # changed within the same mtime tick
+                entry = FileEntry(entry.size, entry.mtime_ns, content_id(data))
+        cached = self._prepare(data, path.name, entry.doc_id)
+        self._cache.save_doc(cached)
+        return cached, entry, True
+
+    def _gather(self) -> tuple[dict[str, FileEntry], list[Pending], dict[str, str], int]:
+        """Scan the folder; parse what is new or changed (no lock held)."""
         manifest = self._manifest
+        current = self._folder_docs()
         new_files: dict[str, FileEntry] = {}
-        pending: list[tuple[CachedDoc, str, str | None]] = []
+        pending: list[Pending] = []
         skipped: dict[str, str] = {}
         parsed = 0
-        with self._lock:
-            current = {
-                d.source: d.doc_id
-                for (scope, _), d in self._docs.items()
-                if scope is None and d.doc_id not in manifest.extra
-            }
         claimed = set(manifest.extra)
         # Known files first, so that of two identical files the one indexed earlier stays.
         known = manifest.files
@@ -182,13 +228,7 @@ class Library:
             rel = path.relative_to(self.knowledge_dir).as_posix()
             try:
                 self._check_type(path.name)
-                st = path.stat()
-                entry = manifest.files.get(rel)
-                if entry is None or (entry.size, entry.mtime_ns) != (st.st_size, st.st_mtime_ns):
-                    data = read_file(path, max_bytes, rel)
-                    entry = FileEntry(st.st_size, st.st_mtime_ns, content_id(data))
-                else:
-                    data = None
+                entry, data = self._read_entry(path, rel)
                 if entry.doc_id in manifest.excluded:
                     new_files[rel] = entry
                     continue
@@ -199,38 +239,38 @@ class Library:
                 new_files[rel] = entry
                 if current.get(rel) == entry.doc_id:
                     continue
-                cached = self._cache.load_doc(entry.doc_id, path.name)
-                if cached is None:
-                    if data is None:
-                        data = read_file(path, max_bytes, rel)
-                        if content_id(data) != entry.doc_id:  # changed in the same mtime tick
-                            entry = FileEntry(st.st_size, st.st_mtime_ns, content_id(data))
-                            new_files[rel] = entry
-                    cached, _ = self._prepare(data, path.name, entry.doc_id)
-                    self._cache.save_doc(cached)
-                    parsed += 1
+                cached, new_files[rel], was_parsed = self._load_or_parse(path, rel, entry, data)
+                parsed += was_parsed
                 pending.append((cached, rel, None))
             except DocumentRejected as e:
                 skipped[rel] = e.reason
                 new_files.pop(rel, None)
             except OSError as e:
                 skipped[rel] = f"{rel} could not be read ({e.strerror or e})"
+        return new_files, pending, skipped, parsed
+
+    def sync(self) -> None:
+        """Bring the shared index in line with the knowledge folder."""
+        new_files, pending, skipped, parsed = self._gather()
         for rel, reason in skipped.items():
             if self._skipped.get(rel) != reason:
                 log.warning("skipped %s: %s", rel, reason)
-
-        with self._lock:
+        with self._write:
+            manifest = self._manifest
             keep = {(rel, e.doc_id) for rel, e in new_files.items()}
             replaced = {source for _, source, _ in pending}
-            for rel, doc_id in current.items():
-                if (rel, doc_id) not in keep or rel in replaced:
-                    self._delete((None, doc_id))
-            self._insert(pending)
+            gone = [
+                (None, doc_id)
+                for rel, doc_id in self._folder_docs().items()
+                if (rel, doc_id) not in keep or rel in replaced
+            ]
+            self._apply(gone, pending)
             self._skipped = skipped
-            changed = new_files != manifest.files
+            changed = new_files != manifest.files or bool(gone) or bool(pending)
             manifest.files = new_files
-            if changed or parsed:
-                self._cache.save_manifest(manifest)
+            unsaved = manifest.snapshot is None and bool(self._state.shared())
+            if changed or parsed or unsaved:
+                self._save()
                 self._cache.prune(manifest.referenced())
         if pending:
             log.info("indexed %d documents (%d parsed, the rest cached)", len(pending), parsed)
@@ -247,80 +287,87 @@ class Library:
         self._check_type(name)
         data = read_file(path, self.settings.max_upload_bytes, name)
         doc_id = content_id(data)
-        with self._lock:
-            existing = self._docs.get((scope, doc_id)) or self._docs.get((None, doc_id))
+        st = self._state
+        existing = st.find(scope, doc_id) or st.find(None, doc_id)
         if existing is not None:
-            return IngestResult(existing.source, doc_id, len(existing.chunks), _since(t0))
-        cached, truncated = self._prepare(data, name, doc_id)
+            return IngestResult(existing.source, doc_id, existing.n_chunks, _since(t0))
+        cached = self._prepare(data, name, doc_id)
         source = name
         if scope is None:
             try:
                 source = path.resolve().relative_to(self.knowledge_dir.resolve()).as_posix()
             except ValueError:
                 source = name
-        with self._lock:
-            if (scope, doc_id) in self._docs:  # a concurrent add of the same file won
-                doc = self._docs[(scope, doc_id)]
-                return IngestResult(doc.source, doc_id, len(doc.chunks), _since(t0))
-            self._insert([(cached, source, scope)])
+        with self._write:
+            doc = self._state.find(scope, doc_id)
+            if doc is not None:  # a concurrent add of the same file won
+                return IngestResult(doc.source, doc_id, doc.n_chunks, _since(t0))
+            self._apply([], [(cached, source, scope)])
             if scope is None:
                 self._cache.save_doc(cached)
                 self._manifest.excluded.discard(doc_id)
                 if source == name:
                     self._manifest.extra[doc_id] = name
-                self._cache.save_manifest(self._manifest)
+                self._save()
         log.info("indexed %s (%d chunks) in %.0f ms", name, len(cached.chunks), _since(t0) * 1e3)
-        return IngestResult(source, doc_id, len(cached.chunks), _since(t0), truncated)
+        return IngestResult(source, doc_id, len(cached.chunks), _since(t0))
 
     def remove_document(self, doc_id: str, scope: str | None = None) -> bool:
-        with self._lock:
-            removed = self._delete((scope, doc_id))
-            if removed and scope is None:
+        with self._write:
+            if self._state.find(scope, doc_id) is None:
+                return False
+            self._apply([(scope, doc_id)], [])
+            if scope is None:
                 if self._manifest.extra.pop(doc_id, None) is None:
                     # A knowledge-folder file: keep it out until its content changes.
                     self._manifest.excluded.add(doc_id)
-                self._cache.save_manifest(self._manifest)
-            return removed
+                self._save()
+            return True
 
     def drop_scope(self, scope: str) -> None:
-        with self._lock:
-            for key in [k for k in self._docs if k[0] == scope]:
-                doc = self._docs.pop(key)
-                for s in doc.slots.tolist():
-                    self._chunks.pop(s, None)
-            group = self._groups.pop(scope, None)
-            if group is not None:
-                self._index.drop_group(group)
+        """Forget a chat's uploads (its statistics go with them; no postings are read)."""
+        with self._write:
+            st = self._state
+            groups = dict(st.groups)
+            group = groups.pop(scope, None)
+            if group is None:
+                return
+            gone = [k for k in st.keys if k[0] == scope]
+            keys = {k: n for k, n in st.keys.items() if k[0] != scope}
+            docs = {n: st.docs[n] for n in keys.values()}
+            self._index.drop_group(group)
+            self._publish(docs, keys, groups)
+            log.debug("dropped chat %s (%d documents)", scope, len(gone))
 
     def search(self, query: str, k: int, scope: str | None = None) -> list[Hit]:
         terms = analyze(query)
-        with self._lock:
-            group = SHARED if scope is None else self._groups.get(scope, SHARED)
-            slots, scores = self._index.search(terms, k, group)
-            chunks = [self._chunks[s] for s in slots.tolist()]
+        st = self._state  # one consistent state, whatever writers do meanwhile
+        group = SHARED if scope is None else st.groups.get(scope, SHARED)
+        slots, scores = search(st.index, terms, k, group)
+        chunks: list[Chunk] = st.chunks_at(slots)
         return [
             Hit(c, float(s), rank)
             for rank, (c, s) in enumerate(zip(chunks, scores.tolist(), strict=True), start=1)
         ]
 
     def skipped(self) -> list[tuple[str, str]]:
-        with self._lock:
-            return sorted(self._skipped.items())
+        return sorted(self._skipped.items())
 
     def stats(self) -> dict:
-        with self._lock:
-            shared = [d for (s, _), d in self._docs.items() if s is None]
-            return {
-                "documents": len(shared),
-                "chunks": sum(len(d.chunks) for d in shared),
-                "uploaded_documents": len(self._docs) - len(shared),
-                "uploaded_chunks": len(self._chunks) - sum(len(d.chunks) for d in shared),
-                "scopes": len(self._groups),
-                "vocabulary": self._index.vocabulary_size,
-                "postings": self._index.postings,
-                "skipped": len(self._skipped),
-                "index_dir": str(self.index_dir),
-            }
+        st = self._state
+        shared = st.shared()
+        shared_chunks = sum(d.n_chunks for d in shared)
+        return {
+            "documents": len(shared),
+            "chunks": shared_chunks,
+            "uploaded_documents": len(st.docs) - len(shared),
+            "uploaded_chunks": sum(d.n_chunks for d in st.docs.values()) - shared_chunks,
+            "scopes": len(st.groups),
+            "vocabulary": st.index.vocabulary_size,
+            "postings": st.index.postings,
+            "skipped": len(self._skipped),
+            "index_dir": str(self.index_dir),
+        }
 
 
 def _since(t0: float) -> float:

@@ -64,14 +64,16 @@ def test_topk_after_removals_matches_rank_bm25_on_the_rest(corpus, query, k, dat
     rest = [d for i, d in enumerate(corpus) if i not in removed]
     assume(usable(rest))
     index = BM25Index(BM25Params(1.5, 0.75, 0.25, small_corpus_fix=False))
-    index.add(corpus)
+    index.add(corpus, tags=np.arange(len(corpus)))
     index.remove(np.array(sorted(removed), dtype=np.int64))
     if data.draw(st.booleans()):
-        index.compact()
-    slot_to_ref = {}
-    for slot in range(len(corpus)):
-        if slot not in removed:
-            slot_to_ref[slot] = len(slot_to_ref)
+        index.compact()  # renumbers slots; the tags say which document each one holds
+    ref_of_doc = {}
+    for doc in range(len(corpus)):
+        if doc not in removed:
+            ref_of_doc[doc] = len(ref_of_doc)
+    tags = index.snapshot().tag
+    slot_to_ref = {s: ref_of_doc.get(int(tags[s])) for s in range(index.n_slots)}
     ref_ids, ref_scores = reference_top(rest, query, k, 1.5, 0.75, 0.25)
     assert_same_top(*index.search(query, k), ref_ids, ref_scores, slot_to_ref)
 
