@@ -181,7 +181,9 @@ async def _chat_end() -> None:
     scope = cl.user_session.get("scope")
     if scope and _services is not None:
         # The files stay in durable storage; only the in-memory index for this chat goes.
-        services().library.drop_scope(scope)
+        # In a worker thread: dropping may compact the index, which other chats never wait
+        # for, but which should not run on the event loop they stream on.
+        await asyncio.to_thread(services().library.drop_scope, scope)
 
 
 @cl.on_message

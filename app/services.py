@@ -7,6 +7,7 @@ Built once when the server starts; the library load runs on the ingestion pool
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from app.config import Settings
 from app.ingest import run_ingest
 from app.llm.gateway import LLMGateway
 from app.retrieval.library import Library
+from app.tokens import get_encoding
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,12 @@ async def start_services(settings: Settings) -> Services:
     library = await run_ingest(Library.open, settings)
     # The library logs each skipped file with its reason as it goes.
     log.info("Knowledge loaded: %s", library.stats())
+    # The tokenizer takes ~1 s to build; without this the first question pays for it.
+    await asyncio.to_thread(get_encoding)
     services = Services(settings=settings, library=library, gateway=LLMGateway(settings))
     services.start_upload_pruning()
+    # Everything loaded so far lives as long as the process: move it out of the cyclic
+    # collector's sight, so full collections (which pause every chat) stay short.
+    gc.collect()
+    gc.freeze()
     return services

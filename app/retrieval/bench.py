@@ -28,6 +28,7 @@ from rank_bm25 import BM25Okapi
 
 from app.config import load_settings
 from app.retrieval.analyzer import analyze
+from app.retrieval.bench_live import live_run, print_live
 from app.retrieval.bench_scale import Synthetic, print_scale, scale_one, scale_run
 from app.retrieval.bm25 import BM25Index, BM25Params
 from app.retrieval.chunker import chunk_document, index_text
@@ -260,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", action="store_true", help="synthetic speed run")
     parser.add_argument("--sizes", default="10000,100000", help="chunk counts for --scale")
     parser.add_argument("--scale-one", type=int, help=argparse.SUPPRESS)  # one size, in a child
+    parser.add_argument("--live", action="store_true", help="event-loop lag while writing")
+    parser.add_argument("--docs", type=int, default=3000, help="knowledge files (--live)")
+    parser.add_argument("--change", type=int, default=2000, help="files added/removed (--live)")
+    parser.add_argument("--baseline", help="git ref to run the same --live scenario on")
     parser.add_argument("--queries", type=int, default=200, help="queries per size (--scale)")
     parser.add_argument(
         "--rank-bm25-max", type=int, default=100_000, help="largest size to run rank-bm25 on"
@@ -267,7 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     params = BM25Params(settings.bm25_k1, settings.bm25_b, settings.bm25_epsilon)
-    if args.scale_one:
+    if args.live:
+        report = live_run(args.docs, args.change, args.baseline)
+        print_live(report)
+    elif args.scale_one:
         report = scale_one(args.scale_one, args.queries, params, args.rank_bm25_max)
     elif args.scale:
         sizes = sorted(int(s) for s in args.sizes.split(","))

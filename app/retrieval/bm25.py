@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from app.retrieval.scoring import Corpus, Weights, top_k
+from app.retrieval.scoring import PRUNE_FROM, Corpus, Weights, top_k
 from app.retrieval.segments import Segment, merge, tiered
 from app.retrieval.termids import TermEncoder
 
@@ -180,7 +180,13 @@ def _empty_snapshot(params: BM25Params, vocab: dict[str, int]) -> Snapshot:
 
 
 def search(
-    snap: Snapshot, query: Sequence[str], k: int, group: int = SHARED, *, prune: bool = True
+    snap: Snapshot,
+    query: Sequence[str],
+    k: int,
+    group: int = SHARED,
+    *,
+    prune: bool = True,
+    prune_from: int = PRUNE_FROM,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (slots, scores) with score > 0, best first; ties go to the lower slot.
 
@@ -213,6 +219,7 @@ def search(
         group,
         Weights(p.k1, p.b, view.avgdl),
         prune=prune,
+        prune_from=prune_from,
     )
 
 
@@ -271,9 +278,10 @@ class BM25Index:
         return 0.0 if tid is None or tid >= idf.shape[0] else float(idf[tid])
 
     def search(
-        self, query: Sequence[str], k: int, group: int = SHARED, *, prune: bool = True
+        self, query: Sequence[str], k: int, group: int = SHARED, **options: object
     ) -> tuple[np.ndarray, np.ndarray]:
-        return search(self._snap, query, k, group, prune=prune)
+        """`search` on the current snapshot; options: prune, prune_from."""
+        return search(self._snap, query, k, group, **options)
 
     # --- adding -------------------------------------------------------------------------
     def add(

@@ -18,7 +18,7 @@ import numpy as np
 from app.retrieval.segments import Segment
 
 # Only stop to check the bound before a list worth skipping.
-_PRUNE_MIN_POSTINGS = 4096
+PRUNE_FROM = 4096
 # Relative slack on bounds, far above float summation error, far below any real gap.
 _SLACK = 1e-9
 
@@ -136,8 +136,13 @@ def top_k(
     p: Weights,
     *,
     prune: bool = True,
+    prune_from: int = PRUNE_FROM,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (slots, scores) with score > 0, best first, ties to the lower slot."""
+    """Top-k (slots, scores) with score > 0, best first, ties to the lower slot.
+
+    prune_from: the fewest unread postings worth checking the bound for (0: check before
+    every term, which tests use to exercise pruning on small corpora).
+    """
     per_term = _ranges(corpus, qids)
     order = np.argsort(-weights, kind="stable").tolist()
     lengths = [sum(e - s for _, s, e in per_term[i]) for i in order]
@@ -147,7 +152,8 @@ def top_k(
     acc = _Accumulator(corpus, group, p)
     for j, ti in enumerate(order):
         rest_volume = sum(lengths[j:])
-        if prune and j and rest_volume > max(_PRUNE_MIN_POSTINGS, 2 * acc.volume):
+        worth = prune_from == 0 or rest_volume > max(prune_from, 2 * acc.volume)
+        if prune and j and worth:
             cand = acc.candidates()
             partial = acc.acc[cand]
             theta = _kth(partial, k)

@@ -57,7 +57,10 @@ class Segment:
         """From one (term id, slot) pair per token occurrence."""
         if term_ids.shape[0] == 0:
             return cls.empty()
-        key = np.sort((term_ids.astype(np.int64) << 32) | slot_of_token.astype(np.int64))
+        key = term_ids.astype(np.int64, copy=True)
+        key <<= 32
+        key |= slot_of_token
+        key.sort()
         edges = np.flatnonzero(key[1:] != key[:-1]) + 1
         starts = np.concatenate(([0], edges))
         counts = np.diff(np.append(starts, key.shape[0]))
@@ -135,6 +138,50 @@ def _block(
     return term, slot, key & MAX_TF
 
 
+def _slot_ordered(segments: Sequence[Segment]) -> bool:
+    """Each segment's slots all come after the previous segment's (appends, no reuse)."""
+    last = -1
+    for s in segments:
+        if s.nnz:
+            lo, hi = int(s.docs.min()), int(s.docs.max())
+            if lo <= last:
+                return False
+            last = hi
+    return True
+
+
+def concat(segments: Sequence[Segment]) -> Segment:
+    """Merge slot-ordered segments without sorting: each term's list in the result is its
+    lists in the inputs, one after another, so every posting is copied once into place."""
+    terms = np.unique(np.concatenate([s.terms for s in segments]))
+    counts = np.zeros(terms.shape[0], dtype=np.int64)
+    where = [np.searchsorted(terms, s.terms) for s in segments]
+    for s, loc in zip(segments, where, strict=True):
+        counts[loc] += np.diff(s.indptr)
+    indptr = np.concatenate(([0], np.cumsum(counts)))
+    fill = indptr[:-1].copy()  # the next free position in each term's list
+    docs = np.empty(int(indptr[-1]), dtype=np.int32)
+    tfs = np.empty(int(indptr[-1]), dtype=np.uint16)
+    for s, loc in zip(segments, where, strict=True):
+        lengths = np.diff(s.indptr)
+        for lo, hi in _index_blocks(s.indptr):
+            shift = np.repeat(fill[loc[lo:hi]] - s.indptr[lo:hi], lengths[lo:hi])
+            p, q = int(s.indptr[lo]), int(s.indptr[hi])
+            dest = shift + np.arange(p, q)
+            docs[dest] = s.docs[p:q]
+            tfs[dest] = s.tfs[p:q]
+        fill[loc] += lengths
+    return Segment(terms.astype(np.int32), indptr, docs, tfs)
+
+
+def _index_blocks(indptr: np.ndarray) -> list[tuple[int, int]]:
+    """Term-index ranges [lo, hi) of one segment holding about MERGE_BLOCK postings each."""
+    n = indptr.shape[0] - 1
+    bounds = np.searchsorted(indptr, np.arange(0, int(indptr[-1]), MERGE_BLOCK), side="right") - 1
+    edges = sorted({0, n, *bounds.tolist()})
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+
 def merge(
     segments: Sequence[Segment],
     keep_slot: np.ndarray,
@@ -180,6 +227,7 @@ def tiered(segments: list[Segment], keep_slot: np.ndarray, fanout: int = 4) -> l
         tail = segs[-fanout:]
         if size_class(tail[0]) > size_class(tail[-1]):
             break
-        merged = merge(tail, keep_slot)
+        clean = all(bool(keep_slot[s.docs].all()) for s in tail) and _slot_ordered(tail)
+        merged = concat(tail) if clean else merge(tail, keep_slot)
         segs[-fanout:] = [merged] if merged.nnz else []
     return segs

@@ -8,7 +8,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
-from app.retrieval.bm25 import SHARED, BM25Index, BM25Params
+from app.retrieval.bm25 import SHARED, BM25Index, BM25Params, search
 
 VOCAB = [f"t{i}" for i in range(25)]
 docs_st = st.lists(st.lists(st.sampled_from(VOCAB), max_size=12), min_size=1, max_size=30)
@@ -209,3 +209,84 @@ def test_a_scope_searched_after_another_scope_grew_the_vocabulary():
     assert slots.tolist() == [0]
     assert index.idf("falcon", group=2) == 0.0
     assert index.search(["falcon"], 5, group=1)[0].tolist() == [3]
+
+
+# --- MaxScore pruning is exact ------------------------------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(
+    corpus=docs_st,
+    query=query_st,
+    k=st.integers(1, 12),
+    cuts=st.lists(st.integers(0, 30), max_size=4),
+    removed=st.sets(st.integers(0, 29), max_size=6),
+)
+def test_pruned_search_equals_exhaustive_search(corpus, query, k, cuts, removed):
+    assume(usable(corpus))
+    index = BM25Index(BM25Params(1.2, 0.75, 0.25))
+    bounds = sorted({0, len(corpus), *(c for c in cuts if c <= len(corpus))})
+    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        index.add(corpus[lo:hi], group=i % 2)  # shared and one chat, interleaved
+    index.remove(np.array(sorted(r for r in removed if r < len(corpus)), dtype=np.int64))
+    for group in (SHARED, 1):
+        pruned = index.search(query, k, group, prune_from=0)  # check the bound at every term
+        full = index.search(query, k, group, prune=False)
+        np.testing.assert_array_equal(pruned[0], full[0])
+        np.testing.assert_allclose(pruned[1], full[1], rtol=1e-12)
+
+
+def zipf_corpus(n_docs: int, seed: int) -> list[list[str]]:
+    rng = np.random.default_rng(seed)
+    vocab = np.array([f"w{i}" for i in range(3000)])
+    p = 1 / np.arange(1, 3001) ** 1.05
+    p /= p.sum()
+    return [list(vocab[rng.choice(3000, int(rng.integers(20, 120)), p=p)]) for _ in range(n_docs)]
+
+
+def test_pruning_skips_long_lists_yet_returns_the_exhaustive_top_k_at_scale():
+    corpus = zipf_corpus(6000, seed=3)
+    index = BM25Index()
+    for lo in range(0, 6000, 700):
+        index.add(corpus[lo : lo + 700])
+    index.remove(np.arange(0, 6000, 37))
+    rng = np.random.default_rng(5)
+    for _ in range(150):
+        query = [f"w{i}" for i in rng.integers(20, 2000, int(rng.integers(1, 5)))] + ["w0"]
+        for k in (1, 5, 20):
+            pruned, full = index.search(query, k), index.search(query, k, prune=False)
+            np.testing.assert_array_equal(pruned[0], full[0])
+            np.testing.assert_allclose(pruned[1], full[1], rtol=1e-12)
+
+
+# --- snapshots, compaction --------------------------------------------------------------------
+def test_a_snapshot_keeps_answering_as_it_was_while_the_index_changes():
+    corpus = zipf_corpus(3000, seed=1)
+    index = BM25Index()
+    index.add(corpus[:2000])
+    index.add(corpus[2000:2500], group=4)
+    before = index.snapshot()
+    queries = [["w3", "w40"], ["w7", "w100", "w0"], ["w250"]]
+    expected = [search(before, q, 10, g) for q in queries for g in (SHARED, 4)]
+    index.add(corpus[2500:])
+    index.remove(np.arange(0, 2000, 2))
+    index.drop_group(4)
+    index.compact()
+    assert index.n_slots < before.n_slots
+    again = [search(before, q, 10, g) for q in queries for g in (SHARED, 4)]
+    for (s1, v1), (s2, v2) in zip(expected, again, strict=True):
+        np.testing.assert_array_equal(s1, s2)
+        np.testing.assert_array_equal(v1, v2)
+
+
+def test_add_drop_cycles_reuse_space_and_shrink_the_vocabulary():
+    index = BM25Index()
+    index.add(zipf_corpus(500, seed=2))
+    for cycle in range(400):
+        group = cycle + 1
+        index.add([[f"novel{cycle}x{j}", "w1", "w2"] for j in range(10)], group=group)
+        assert index.search([f"novel{cycle}x3"], 5, group=group)[0].size == 1
+        index.drop_group(group)
+    # 4,000 chat chunks came and went; compaction keeps slots and terms near what is alive.
+    assert index.n_slots <= 500 + 2 * 1000
+    assert len(index.vocab) <= index.vocabulary_size + 1000 + 10
+    assert index.n_docs() == 500 and index.search(["novel0x3"], 5, group=1)[0].size == 0
+    assert len(index.snapshot().segments) <= 12
