@@ -28,11 +28,10 @@ from pathlib import Path
 CHATS = 8
 TOKENS = 30
 TOKEN_DELAY_S = 0.005
-WORDS = [
-    *"leave policy travel expense laptop badge vpn printer canteen parking budget".split(),
-    *"report quarter revenue training security password onboarding payroll holiday".split(),
-    *"contract invoice supplier meeting office desk network backup incident audit".split(),
-]
+_TOPICS = """leave policy travel expense laptop badge vpn printer canteen parking budget
+    report quarter revenue training security password onboarding payroll holiday contract
+    invoice supplier meeting office desk network backup incident audit"""
+WORDS = _TOPICS.split()
 
 
 def write_docs(folder: Path, start: int, count: int) -> None:
