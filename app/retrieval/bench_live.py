@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -130,43 +129,16 @@ async def scenario(n_docs: int, n_change: int) -> dict:
         return out
 
 
-def source_tree(ref: str | None, tmp: Path) -> Path:
-    """This checkout's root, or the code of git `ref` extracted under `tmp`."""
-    here = Path(__file__).resolve().parents[2]
-    if ref is None:
-        return here
-    out = tmp / ref.replace("/", "_")
-    out.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "archive", ref, "app"], cwd=here, check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
-    return out
-
-
-def run_in(root: Path, script: Path, args: list[str]) -> dict:
-    """Run `script` as __main__ in a child whose `app` package comes from `root`."""
-    code = (
-        "import runpy, sys; "
-        f"sys.argv = {[str(script), str(root), *args]!r}; "
-        f"runpy.run_path({str(script)!r}, run_name='__main__')"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, check=True, capture_output=True, text=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def live_run(n_docs: int, n_change: int, baseline: str | None) -> dict:
+    # Imported here: the child runs this file against another ref's `app`, which may
+    # predate bench_child.
+    from app.retrieval.bench_child import run_script, source_tree
+
+    args = [str(n_docs), str(n_change)]
+    report = {}
     with tempfile.TemporaryDirectory() as tmp:
-        report = {
-            "this": run_in(
-                source_tree(None, Path(tmp)), Path(__file__), [str(n_docs), str(n_change)]
-            )
-        }
-        if baseline:
-            root = source_tree(baseline, Path(tmp))
-            report[baseline] = run_in(root, Path(__file__), [str(n_docs), str(n_change)])
+        for name, ref in [("this", None), *([(baseline, baseline)] if baseline else [])]:
+            report[name], _ = run_script(source_tree(ref, Path(tmp)), Path(__file__), args)
     return report
 
 
@@ -184,9 +156,8 @@ def print_live(report: dict) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Child entry: bench_live.py ROOT DOCS CHANGE (ROOT: the source tree to import)."""
-    root, n_docs, n_change = argv[0], int(argv[1]), int(argv[2])
-    sys.path.insert(0, root)
+    """Child entry (run by bench_child.run_script): bench_live.py DOCS CHANGE."""
+    n_docs, n_change = int(argv[0]), int(argv[1])
     report = asyncio.run(scenario(n_docs, n_change))
     print(json.dumps(report))
     return 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-import unicodedata
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,6 +125,11 @@ def cap_text(text: str, max_chars: int) -> tuple[str, bool]:
 
 
 # --- plain text ---------------------------------------------------------------------------
+# Unicode category Cc (C0 and C1 controls) minus the whitespace ones text files use; a
+# regex counts them in C, where a per-character category() call cost 13% of a cold start.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+
+
 def utf16_without_bom(data: bytes) -> str | None:
     """'utf-16-le' or 'utf-16-be' when `data` looks like BOM-less UTF-16, else None.
 
@@ -155,10 +159,8 @@ def _decode_utf16(data: bytes, codec: str, name: str) -> str:
 
 
 def _reject_controls(text: str, name: str) -> str:
-    controls = sum(
-        1 for ch in text[:65536] if ch not in "\t\n\r\f" and unicodedata.category(ch) == "Cc"
-    )
-    if controls > max(8, len(text[:65536]) // 100):
+    sample = text[:65536]
+    if len(_CONTROL.findall(sample)) > max(8, len(sample) // 100):
         raise DocumentRejected(f"{name} contains binary data, not text")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
