@@ -3,6 +3,8 @@
     python -m app.retrieval.bench DATASET_DIR   # any BEIR folder: quality and speed
     python -m app.retrieval.bench --scale       # synthetic 10k/100k-chunk corpora: speed
                                                 # (--sizes 1000000 for the million)
+    python -m app.retrieval.bench --live        # chats' token gaps while the index changes
+    python -m app.retrieval.bench --startup     # 20k-document start-up, memory over chats
 
 Documents are chunked exactly as the app chunks them and a document scores as its best
 chunk. Each run prints a table, then one JSON line with every figure.
@@ -30,6 +32,7 @@ from app.config import load_settings
 from app.retrieval.analyzer import analyze
 from app.retrieval.bench_live import live_run, print_live
 from app.retrieval.bench_scale import Synthetic, print_scale, scale_one, scale_run
+from app.retrieval.bench_startup import print_startup, startup_run
 from app.retrieval.bm25 import BM25Index, BM25Params
 from app.retrieval.chunker import chunk_document, index_text
 from app.retrieval.library import Library
@@ -262,9 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000,100000", help="chunk counts for --scale")
     parser.add_argument("--scale-one", type=int, help=argparse.SUPPRESS)  # one size, in a child
     parser.add_argument("--live", action="store_true", help="event-loop lag while writing")
-    parser.add_argument("--docs", type=int, default=3000, help="knowledge files (--live)")
+    parser.add_argument("--startup", action="store_true", help="start-up time and memory")
+    parser.add_argument("--docs", type=int, help="knowledge files (--live 3000, --startup 20000)")
+    parser.add_argument("--cycles", type=int, default=1000, help="chat add/drop (--startup)")
     parser.add_argument("--change", type=int, default=2000, help="files added/removed (--live)")
-    parser.add_argument("--baseline", help="git ref to run the same --live scenario on")
+    parser.add_argument("--baseline", help="git ref to run the --live/--startup scenario on")
     parser.add_argument("--queries", type=int, default=200, help="queries per size (--scale)")
     parser.add_argument(
         "--rank-bm25-max", type=int, default=100_000, help="largest size to run rank-bm25 on"
@@ -273,8 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     params = BM25Params(settings.bm25_k1, settings.bm25_b, settings.bm25_epsilon)
     if args.live:
-        report = live_run(args.docs, args.change, args.baseline)
+        report = live_run(args.docs or 3000, args.change, args.baseline)
         print_live(report)
+    elif args.startup:
+        report = startup_run(args.docs or 20_000, args.cycles, args.baseline)
+        print_startup(report)
     elif args.scale_one:
         report = scale_one(args.scale_one, args.queries, params, args.rank_bm25_max)
     elif args.scale:

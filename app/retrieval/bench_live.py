@@ -17,6 +17,7 @@ run, for a before/after comparison.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import statistics
 import sys
@@ -101,6 +102,8 @@ async def scenario(n_docs: int, n_change: int) -> dict:
         knowledge = Path(tmp) / "knowledge"
         write_docs(knowledge, 0, n_docs)
         lib = Library.open(load_settings(knowledge_dir=knowledge))
+        gc.collect()
+        gc.freeze()  # as app.services.start_services does after loading
         big = Path(tmp) / "big.md"
         write_docs(Path(tmp) / "bigparts", 0, 1)
         big.write_text("\n\n".join(f"## S{i}\n\n" + " ".join(WORDS) * 8 for i in range(400)))

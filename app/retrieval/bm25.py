@@ -291,6 +291,13 @@ class BM25Index:
         ids, lengths = self._encoder.encode_terms(docs)
         return self.add_ids(ids, lengths, group, tags)
 
+    def add_joined(
+        self, docs: Sequence[str], group: int = SHARED, tags: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Index documents given as their terms joined by spaces."""
+        ids, lengths = self._encoder.encode_joined(docs)
+        return self.add_ids(ids, lengths, group, tags)
+
     def add_texts(
         self, texts: Sequence[str], group: int = SHARED, tags: np.ndarray | None = None
     ) -> np.ndarray:

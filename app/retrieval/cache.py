@@ -53,7 +53,9 @@ class CachedDoc:
     title: str
     # (start, end, section, page, text) per chunk
     chunks: list[tuple[int, int, str | None, int | None, str]]
-    terms: list[list[str]]
+    # Each chunk's terms joined by spaces (terms never contain whitespace): one string per
+    # chunk instead of a list of strings keeps the cyclic GC's work, and its pauses, small.
+    terms: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +155,7 @@ class IndexCache:
             if raw["signature"] != self.sig or raw["doc_id"] != doc_id or raw["name"] != name:
                 return None
             chunks = [(int(s), int(e), sec, pg, str(t)) for s, e, sec, pg, t in raw["chunks"]]
-            terms = [t.split() for t in raw["terms"]]
+            terms = [str(t) for t in raw["terms"]]
             if len(terms) != len(chunks):
                 raise ValueError("chunk and term counts differ")
             return CachedDoc(doc_id, name, str(raw["title"]), chunks, terms)
@@ -172,8 +174,7 @@ class IndexCache:
                 "name": doc.name,
                 "title": doc.title,
                 "chunks": doc.chunks,
-                # Terms never contain whitespace, so one string per chunk parses fastest.
-                "terms": [" ".join(t) for t in doc.terms],
+                "terms": doc.terms,
             },
             durable=False,
         )

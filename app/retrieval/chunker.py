@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import groupby
 
 from app.retrieval.loaders import Block, Document
 from app.tokens import count_tokens
 
 _WORD = re.compile(r"\S+")
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+_CLOSERS = "\"'”’)]"
+_SENTENCE_MARKS = ".!?…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +28,21 @@ class Span:
     page: int | None
 
 
-@lru_cache(maxsize=200_000)
+# A plain dict rather than lru_cache: lru_cache keeps a linked list of entries that the
+# cyclic GC must walk (200k lists), a dict of str -> int it skips entirely.
+_TOKENS: dict[str, int] = {}
+_MAX_MEMO = 200_000
+
+
 def _word_tokens(word: str) -> int:
-    # Inside running text a word is preceded by a space; o200k's pre-tokenizer splits at
-    # those spaces, so per-word counts add up to the count of the joined text (±1-2).
-    return count_tokens(" " + word)
+    n = _TOKENS.get(word)
+    if n is None:
+        if len(_TOKENS) >= _MAX_MEMO:
+            _TOKENS.clear()
+        # Inside running text a word is preceded by a space; o200k's pre-tokenizer splits
+        # at those spaces, so per-word counts add up to the count of the joined text (±1-2).
+        n = _TOKENS[word] = count_tokens(" " + word)
+    return n
 
 
 @dataclass(slots=True)
@@ -44,15 +54,19 @@ class _Word:
     sentence_end: bool
 
 
+def _ends_sentence(word: str) -> bool:
+    # Sentence punctuation, then any closing quotes or brackets: "end." "end.)" "end?”"
+    stripped = word.rstrip(_CLOSERS)
+    return bool(stripped) and stripped[-1] in _SENTENCE_MARKS
+
+
 def _words(text: str, blocks: list[Block]) -> list[_Word]:
     out: list[_Word] = []
     for block in blocks:
         first = len(out)
         for m in _WORD.finditer(text, block.start, block.end):
             w = m.group()
-            out.append(
-                _Word(m.start(), m.end(), _word_tokens(w), False, bool(_SENTENCE_END.search(w)))
-            )
+            out.append(_Word(m.start(), m.end(), _word_tokens(w), False, _ends_sentence(w)))
         if len(out) > first:
             out[-1].para_end = True
     return out

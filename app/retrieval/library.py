@@ -66,7 +66,7 @@ class Library:
         doc = parse_document(data, name, self.settings.max_upload_bytes)
         spans = chunk_document(doc, self.settings.chunk_tokens, self.settings.chunk_overlap)
         chunks = [(s.start, s.end, s.section, s.page, doc.text[s.start : s.end]) for s in spans]
-        terms = [analyze(index_text(doc.title, sec, text)) for _, _, sec, _, text in chunks]
+        terms = [" ".join(analyze(index_text(doc.title, sec, t))) for _, _, sec, _, t in chunks]
         return CachedDoc(doc_id, name, doc.title, chunks, terms)
 
     def _check_type(self, name: str) -> None:
@@ -106,7 +106,7 @@ class Library:
             group = SHARED if scope is None else self._group_for(scope, groups)
             records = [self._record(cached, source, scope) for cached, source, _ in batch]
             tags = np.concatenate([r.tags() for r in records])
-            self._index.add([t for c, _, _ in batch for t in c.terms], group, tags)
+            self._index.add_joined([t for c, _, _ in batch for t in c.terms], group, tags)
             for r in records:
                 docs[r.num] = r
                 keys[(scope, r.doc_id)] = r.num
@@ -154,7 +154,8 @@ class Library:
             store.prune(self.index_dir, self._manifest.snapshot)
 
     # --- knowledge folder -------------------------------------------------------------
-    def _scan(self) -> list[Path]:
+    def _scan(self) -> list[tuple[Path, str]]:
+        """(path, path relative to the knowledge folder in POSIX form) of every file."""
         root = self.knowledge_dir
         if not root.is_dir():
             log.warning("knowledge folder %s does not exist; starting with no documents", root)
@@ -166,7 +167,10 @@ class Library:
             dirnames[:] = sorted(
                 d for d in dirnames if not d.startswith(".") and (here / d).resolve() != index_dir
             )
-            found.extend(here / f for f in sorted(filenames) if not f.startswith("."))
+            # One relative_to per folder, not per file: 20,000 of them were a tenth of a scan.
+            prefix = here.relative_to(root).as_posix()
+            prefix = "" if prefix == "." else prefix + "/"
+            found.extend((here / f, prefix + f) for f in sorted(filenames) if not f.startswith("."))
         return found
 
     def _load_extras(self) -> None:
@@ -206,9 +210,10 @@ class Library:
             data = read_file(path, self.settings.max_upload_bytes, rel)
             if content_id(data) != entry.doc_id:  # changed within the same mtime tick
                 entry = FileEntry(entry.size, entry.mtime_ns, content_id(data))
-        cached = self._prepare(data, path.name, entry.doc_id)
-        self._cache.save_doc(cached)
-        return cached, entry, True
+        # Not written to the document cache: the saved index (store.py) already keeps the
+        # folder's documents, and the file itself is there to re-parse if that is lost;
+        # creating 20,000 small files was a third of a cold start.
+        return self._prepare(data, path.name, entry.doc_id), entry, True
 
     def _gather(self) -> tuple[dict[str, FileEntry], list[Pending], dict[str, str], int]:
         """Scan the folder; parse what is new or changed (no lock held)."""
@@ -221,11 +226,7 @@ class Library:
         claimed = set(manifest.extra)
         # Known files first, so that of two identical files the one indexed earlier stays.
         known = manifest.files
-        scan = sorted(
-            self._scan(), key=lambda p: p.relative_to(self.knowledge_dir).as_posix() not in known
-        )
-        for path in scan:
-            rel = path.relative_to(self.knowledge_dir).as_posix()
+        for path, rel in sorted(self._scan(), key=lambda item: item[1] not in known):
             try:
                 self._check_type(path.name)
                 entry, data = self._read_entry(path, rel)

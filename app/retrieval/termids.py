@@ -8,7 +8,7 @@ analysed as a stream of id arrays instead of a million lists of strings.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -56,10 +56,21 @@ class TermEncoder:
 
     def encode_terms(self, docs: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
         """The same for documents already analysed into terms."""
+        return self._encode_terms(docs, len(docs))
+
+    def encode_joined(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The same for documents whose terms are joined by spaces."""
+        return self._encode_terms((d.split() for d in docs), len(docs))
+
+    def _encode_terms(self, docs: Iterable[Sequence[str]], n: int) -> tuple[np.ndarray, np.ndarray]:
         vocab = self.vocab
-        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-        flat = [t for d in docs for t in d]
-        for t in set(flat).difference(vocab):
-            vocab[t] = len(vocab)
-        ids = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
-        return ids, lengths
+        ids: list[int] = []
+        lengths = np.zeros(n, dtype=np.int64)
+        # One document at a time, so no single C-level call (set(), map()) runs long
+        # enough to hold the GIL against the event loop.
+        for i, doc in enumerate(docs):
+            for t in set(doc).difference(vocab):
+                vocab[t] = len(vocab)
+            ids.extend(map(vocab.__getitem__, doc))
+            lengths[i] = len(doc)
+        return np.frombuffer(array("q", ids), dtype=np.int64), lengths

@@ -187,9 +187,12 @@ def test_changes_while_down_are_picked_up(populated, make_settings):
     assert "30 days" in lib.search("annual leave", 1)[0].chunk.text
     assert sources(lib.search("parking permits", 1)) == ["new.md"]
     assert lib.stats()["documents"] == 6
-    # Cache files of content that is gone are pruned.
-    cached = {p.stem for p in (settings.resolved_index_dir / "docs").glob("*.json")}
-    assert len(cached) == 6
+    # The saved index is replaced, not added to: one generation, holding the six documents.
+    [generation] = (settings.resolved_index_dir / "snapshots").iterdir()
+    meta = json.loads((generation / "meta.json").read_text())
+    assert sorted(source for _, source, _, _ in meta["docs"]) == sorted(
+        ["leave.md", "sub/travel.md", "expenses.pdf", "guide.docx", "page.html", "new.md"]
+    )
 
 
 def test_sync_while_running(populated, make_settings):

@@ -1,0 +1,141 @@
+"""Start-up time and memory at ~20,000 documents, and memory over chat add/drop cycles.
+
+    python -m app.retrieval.bench --startup [--docs 20000 --cycles 1000] [--baseline main]
+
+The parent writes a knowledge folder of small Markdown files (2-3 sections each, Zipf
+words), then for each version of the code (this checkout, and a git ref as baseline)
+runs, each in a fresh child process: a cold `Library.open` (empty index folder), a warm
+one (the cache the cold one left), and a churn run: warm open, then `cycles` times a
+chat uploads a file, searches and is dropped. The parent reads each child's peak RSS
+with `os.wait4`; the churn child reports its current RSS after a warm-up and at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WARMUP_CYCLES = 100
+
+
+def write_knowledge(folder: Path, n_docs: int) -> None:
+    from app.retrieval.bench_scale import Synthetic
+
+    gen = Synthetic(seed=11)
+    folder.mkdir(parents=True)
+    for start in range(0, n_docs, 1000):
+        count = min(1000, n_docs - start)
+        paras = iter(gen.chunks(3 * count, 60))
+        for i in range(start, start + count):
+            sections = 2 + i % 2
+            body = "\n\n".join(f"## Part {s}\n\n{next(paras)}." for s in range(sections))
+            (folder / f"doc{i:05d}.md").write_text(f"# Document {i}\n\n{body}\n")
+            if sections == 2:
+                next(paras)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+
+def _settings(knowledge: str, index: str):
+    from app.config import load_settings
+
+    return load_settings(knowledge_dir=Path(knowledge), index_dir=Path(index))
+
+
+def child_open(knowledge: str, index: str) -> dict:
+    from app.retrieval import Library
+
+    t0 = time.perf_counter()
+    lib = Library.open(_settings(knowledge, index))
+    seconds = time.perf_counter() - t0
+    stats = lib.stats()
+    return {"open_s": round(seconds, 2), "documents": stats["documents"], "chunks": stats["chunks"]}
+
+
+def child_churn(knowledge: str, index: str, cycles: int, tmp: str) -> dict:
+    from app.retrieval import Library
+
+    lib = Library.open(_settings(knowledge, index))
+    upload = Path(tmp) / "upload.md"
+    rss = {}
+    t0 = time.perf_counter()
+    for i in range(cycles):
+        words = " ".join(f"topic{i}w{j} common words here" for j in range(60))
+        upload.write_text(f"# Upload {i}\n\n## One\n\n{words}\n\n## Two\n\n{words} again\n")
+        lib.add_file(upload, scope=f"chat-{i}")
+        assert lib.search(f"topic{i}w3", 3, scope=f"chat-{i}")
+        lib.drop_scope(f"chat-{i}")
+        if i + 1 == WARMUP_CYCLES:
+            rss["after_warmup"] = _rss_mb()
+    rss["end"] = _rss_mb()
+    growth = 100 * (rss["end"] - rss["after_warmup"]) / rss["after_warmup"]
+    return {
+        "cycles": cycles,
+        "rss_after_warmup_mb": round(rss["after_warmup"], 1),
+        "rss_end_mb": round(rss["end"], 1),
+        "rss_growth_pct": round(growth, 1),
+        "cycle_ms": round((time.perf_counter() - t0) / cycles * 1e3, 2),
+    }
+
+
+def startup_run(n_docs: int, cycles: int, baseline: str | None) -> dict:
+    from app.retrieval.bench_child import run_script, source_tree
+
+    report: dict = {"docs": n_docs}
+    script = Path(__file__)
+    with tempfile.TemporaryDirectory() as tmp:
+        knowledge = Path(tmp) / "knowledge"
+        write_knowledge(knowledge, n_docs)
+        for name, ref in [("this", None), *([(baseline, baseline)] if baseline else [])]:
+            root = source_tree(ref, Path(tmp) / "src")
+            index = str(Path(tmp) / f"index-{name}")
+            args = [str(knowledge), index]
+            cold, cold_rss = run_script(root, script, ["open", *args])
+            warm, warm_rss = run_script(root, script, ["open", *args])
+            churn, _ = run_script(root, script, ["churn", *args, str(cycles), tmp])
+            report[name] = {
+                "cold_open_s": cold["open_s"],
+                "warm_open_s": warm["open_s"],
+                "cold_peak_rss_mb": round(cold_rss, 1),
+                "warm_peak_rss_mb": round(warm_rss, 1),
+                "documents": warm["documents"],
+                "chunks": warm["chunks"],
+                **churn,
+            }
+    return report
+
+
+def print_startup(report: dict) -> None:
+    versions = [v for v in report if v != "docs"]
+    cols = ["documents", "chunks", "cold_open_s", "warm_open_s", "warm_peak_rss_mb"]
+    cols += ["rss_after_warmup_mb", "rss_end_mb", "rss_growth_pct"]
+    print(f"{'version':<10}" + "".join(f"{c:>20}" for c in cols))
+    for v in versions:
+        print(f"{v:<10}" + "".join(f"{report[v][c]!s:>20}" for c in cols))
+    if len(versions) == 2:
+        a, b = (report[v] for v in versions)
+        print(
+            f"cold start {b['cold_open_s'] / max(a['cold_open_s'], 1e-9):.1f}x faster, "
+            f"warm start {b['warm_open_s'] / max(a['warm_open_s'], 1e-9):.1f}x faster "
+            f"than {versions[1]}"
+        )
+
+
+def main(argv: list[str]) -> int:
+    """Child entry (run by bench_child.run_script): open|churn KNOWLEDGE INDEX [...]."""
+    if argv[0] == "open":
+        report = child_open(argv[1], argv[2])
+    else:
+        report = child_churn(argv[1], argv[2], int(argv[3]), argv[4])
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
