@@ -366,6 +366,7 @@ class Library:
             "scopes": len(st.groups),
             "vocabulary": st.index.vocabulary_size,
             "postings": st.index.postings,
+            "slots": st.index.n_slots,
             "skipped": len(self._skipped),
             "index_dir": str(self.index_dir),
         }

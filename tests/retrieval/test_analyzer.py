@@ -50,3 +50,21 @@ def test_query_and_document_pipelines_agree(text):
 @given(st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
 def test_ascii_fast_path_tokenises_exactly_like_the_unicode_path(text):
     assert words(text) == re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold())
+
+
+def test_streamed_term_ids_are_exactly_the_analyzed_terms():
+    from app.retrieval.termids import TermEncoder
+
+    texts = [
+        "The VPN client doesn't start; re-install it.",
+        "Ünïcode ﬁles and café menus, NFKC-normalised",
+        "",
+        "the and of",  # stopwords only
+        "Running runners ran 3 runs_in_a_row",
+    ]
+    vocab: dict[str, int] = {}
+    ids, lengths = TermEncoder(vocab).encode(texts)
+    names = {i: t for t, i in vocab.items()}
+    expected = [analyze(t) for t in texts]
+    assert lengths.tolist() == [len(e) for e in expected]
+    assert [names[i] for i in ids.tolist()] == [t for e in expected for t in e]

@@ -330,3 +330,78 @@ def test_mtime_change_without_content_change_is_not_reparsed(populated, make_set
 
     monkeypatch.setattr(library_module, "prepare_file", lambda *a: 1 / 0)
     assert sources(Library.open(settings).search("annual leave", 1)) == ["leave.md"]
+
+
+def _generation(settings) -> Path:
+    [generation] = (settings.resolved_index_dir / "snapshots").iterdir()
+    return generation
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda g: (g / "meta.json").write_text("{not json"),
+        lambda g: (g / "seg0.docs.npy").write_bytes(b"\x93NUMPY garbage"),
+        lambda g: (g / "offsets.npy").unlink(),
+        lambda g: (g / "text.bin").write_bytes(b"short"),
+        lambda g: (g / "vocab.txt").write_text("just\nthree\nterms"),
+        lambda g: __import__("shutil").rmtree(g),
+    ],
+    ids=[
+        "meta-garbage",
+        "segment-garbage",
+        "column-missing",
+        "text-truncated",
+        "vocab-short",
+        "generation-gone",
+    ],
+)
+def test_damaged_saved_index_is_rebuilt_from_the_folder(populated, make_settings, damage):
+    settings = make_settings()
+    expected = [(h.chunk, h.score) for h in Library.open(settings).search("annual leave taxis", 5)]
+    damage(_generation(settings))
+    lib = Library.open(settings)
+    assert [(h.chunk, h.score) for h in lib.search("annual leave taxis", 5)] == expected
+    assert lib.skipped() == [] and lib.stats()["documents"] == 6
+    again = Library.open(settings)  # ... and the rebuilt index was saved again
+    assert [(h.chunk, h.score) for h in again.search("annual leave taxis", 5)] == expected
+
+
+def test_a_search_sees_a_sync_entirely_or_not_at_all(populated, make_settings):
+    lib = Library.open(make_settings())
+    for i in range(150):
+        (populated / f"batch{i:03d}.md").write_text(f"# Batch {i}\n\nquokka sighting number {i}.")
+    seen: set[int] = set()
+    done = threading.Event()
+
+    def searcher() -> None:
+        while not done.is_set():
+            seen.add(len(lib.search("quokka sighting", 500)))
+
+    t = threading.Thread(target=searcher)
+    t.start()
+    lib.sync()
+    for i in range(0, 150, 2):
+        (populated / f"batch{i:03d}.md").unlink()
+    lib.sync()
+    done.set()
+    t.join()
+    assert seen <= {0, 150, 75}
+    assert len(lib.search("quokka sighting", 500)) == 75
+
+
+def test_chat_add_drop_cycles_leave_no_trace(populated, make_settings, tmp_path):
+    lib = Library.open(make_settings())
+    base = lib.stats()
+    up = tmp_path / "up.md"
+    for i in range(1200):
+        up.write_text(f"# Up {i}\n\n" + f"word{i} zebra facts and figures. " * 20)
+        lib.add_file(up, scope=f"chat-{i}")
+        assert [h.chunk.source for h in lib.search(f"word{i}", 3, scope=f"chat-{i}")] == ["up.md"]
+        lib.drop_scope(f"chat-{i}")
+    after = lib.stats()
+    assert after["scopes"] == 0 and after["uploaded_documents"] == 0
+    assert after["vocabulary"] == base["vocabulary"]
+    # Dead slots were compacted away instead of piling up (1,200 chats, ~1 chunk each).
+    assert after["slots"] <= base["slots"] + 1000
+    assert lib.search("annual leave", 1)[0].chunk.source == "leave.md"
