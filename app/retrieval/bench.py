@@ -5,6 +5,7 @@
                                                 # (--sizes 1000000 for the million)
     python -m app.retrieval.bench --live        # chats' token gaps while the index changes
     python -m app.retrieval.bench --startup     # 20k-document start-up, memory over chats
+    python -m app.retrieval.bench --restart N   # warm restart of an N-chunk library
 
 Documents are chunked exactly as the app chunks them and a document scores as its best
 chunk. Each run prints a table, then one JSON line with every figure.
@@ -31,6 +32,7 @@ from rank_bm25 import BM25Okapi
 from app.config import load_settings
 from app.retrieval.analyzer import analyze
 from app.retrieval.bench_live import live_run, print_live
+from app.retrieval.bench_restart import print_restart, restart_run
 from app.retrieval.bench_scale import Synthetic, print_scale, scale_one, scale_run
 from app.retrieval.bench_startup import print_startup, startup_run
 from app.retrieval.bm25 import BM25Index, BM25Params
@@ -266,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale-one", type=int, help=argparse.SUPPRESS)  # one size, in a child
     parser.add_argument("--live", action="store_true", help="event-loop lag while writing")
     parser.add_argument("--startup", action="store_true", help="start-up time and memory")
+    parser.add_argument("--restart", type=int, help="warm restart of a library of N chunks")
     parser.add_argument("--docs", type=int, help="knowledge files (--live 3000, --startup 20000)")
     parser.add_argument("--cycles", type=int, default=1000, help="chat add/drop (--startup)")
     parser.add_argument("--change", type=int, default=2000, help="files added/removed (--live)")
@@ -280,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.live:
         report = live_run(args.docs or 3000, args.change, args.baseline)
         print_live(report)
+    elif args.restart:
+        report = restart_run(args.restart)
+        print_restart(report)
     elif args.startup:
         report = startup_run(args.docs or 20_000, args.cycles, args.baseline)
         print_startup(report)
