@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 WHEEL_CACHE ?= $(HOME)/.cache/grounded-assistant/wheels
 LOCAL_LLM_PORT ?= 8088
 
-.PHONY: run install install-test test lint format bench bench-scale bench-pipeline bench-load bench-ingest bench-persist eval compare local-llm local-llm-install browser postgres clean
+.PHONY: run install install-test test lint format bench bench-scale bench-live bench-startup bench-pipeline bench-load bench-ingest bench-persist eval compare local-llm local-llm-install browser postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,14 @@ bench-ingest: install
 ## bench-persist: resume, sidebar page and per-turn persistence cost against baselines
 bench-persist: install
 	$(BIN)/python -m app.persistence.bench
+
+## bench-live / bench-startup: chats' token gaps while the index changes; 20k-doc start-up
+## and memory over chat cycles (BASELINE=<git ref> runs the same scenario on that code too)
+bench-live: install
+	$(BIN)/python -m app.retrieval.bench --live $(if $(BASELINE),--baseline $(BASELINE))
+
+bench-startup: install
+	$(BIN)/python -m app.retrieval.bench --startup $(if $(BASELINE),--baseline $(BASELINE))
 
 ## bench-pipeline: full pipeline vs a bare model call on the same server (start one first)
 bench-pipeline: install

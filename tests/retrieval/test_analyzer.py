@@ -68,3 +68,8 @@ def test_streamed_term_ids_are_exactly_the_analyzed_terms():
     expected = [analyze(t) for t in texts]
     assert lengths.tolist() == [len(e) for e in expected]
     assert [names[i] for i in ids.tolist()] == [t for e in expected for t in e]
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=80))
+def test_ascii_fast_path_tokenises_exactly_like_the_regex(text):
+    assert words(text) == re.findall(r"\w+", text.lower())
