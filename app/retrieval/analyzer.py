@@ -30,7 +30,7 @@ _STOPWORD_TEXT = """
 """
 STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
 
-_MAX_CACHE = 2_000_000
+_MAX_CACHE = 500_000  # words -> stems; a memo, cleared when full
 _cache: dict[str, str] = {}
 _lock = threading.Lock()
 _stemmer_local = threading.local()

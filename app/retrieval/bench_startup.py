@@ -59,15 +59,21 @@ def child_open(knowledge: str, index: str) -> dict:
 
 
 def child_churn(knowledge: str, index: str, cycles: int, tmp: str) -> dict:
+    import random
+
     from app.retrieval import Library
 
     lib = Library.open(_settings(knowledge, index))
     upload = Path(tmp) / "upload.md"
     rss = {}
     t0 = time.perf_counter()
+    # Typical uploads: words the corpus knows (this child may run another version's code,
+    # so it takes them from the folder, not from bench_scale), plus one of the chat's own.
+    pool = " ".join(p.read_text() for p in sorted(Path(knowledge).glob("doc000*.md"))).split()
+    rng = random.Random(99)
     for i in range(cycles):
-        words = " ".join(f"topic{i}w{j} common words here" for j in range(60))
-        upload.write_text(f"# Upload {i}\n\n## One\n\n{words}\n\n## Two\n\n{words} again\n")
+        one, two = (" ".join(rng.choices(pool, k=60)) for _ in range(2))
+        upload.write_text(f"# Upload {i}\n\n## One\n\n{one} topic{i}w3\n\n## Two\n\n{two}\n")
         lib.add_file(upload, scope=f"chat-{i}")
         assert lib.search(f"topic{i}w3", 3, scope=f"chat-{i}")
         lib.drop_scope(f"chat-{i}")

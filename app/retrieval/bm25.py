@@ -45,6 +45,8 @@ FALLBACK_IDF_SCALE = 0.25
 
 # Compact when at least this many slots are dead and they are a quarter of all slots.
 COMPACT_MIN_DEAD = 1000
+# ... or when at least this many terms, and a quarter of the vocabulary, are used nowhere.
+COMPACT_MIN_TERMS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,6 +425,16 @@ class BM25Index:
         snap = self._snap
         if snap.dead >= COMPACT_MIN_DEAD and snap.dead * 4 >= snap.n_slots:
             self.compact()
+        elif snap.dead and self._unused_terms() >= max(COMPACT_MIN_TERMS, len(self._vocab) // 4):
+            # Chats bring words nobody else uses; when they leave, their terms would stay
+            # in the vocabulary for good without this.
+            self.compact()
+
+    def _unused_terms(self) -> int:
+        snap = self._snap
+        used = int(np.count_nonzero(snap.df_shared[: len(self._vocab)]))
+        used += sum(len(df) for df in snap.df_scoped.values())  # overlap: a lower bound
+        return len(self._vocab) - used
 
     def compact(self) -> None:
         """Renumber live slots and terms densely, dropping dead postings and unused terms.

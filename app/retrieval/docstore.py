@@ -91,3 +91,10 @@ def slots_of(index: Snapshot, nums: Sequence[int]) -> np.ndarray:
     owners = index.tag >> ORDINAL_BITS
     hit = np.isin(owners, np.asarray(nums, dtype=np.int64)) & (index.owner >= 0)
     return np.flatnonzero(hit)
+
+
+def doc_tags(first_num: int, n_chunks: np.ndarray) -> np.ndarray:
+    """Tags of consecutive documents numbered from `first_num`, all at once."""
+    nums = np.repeat(np.arange(first_num, first_num + n_chunks.shape[0]), n_chunks)
+    starts = np.repeat(np.cumsum(n_chunks) - n_chunks, n_chunks)
+    return (nums << ORDINAL_BITS) + (np.arange(nums.shape[0]) - starts)

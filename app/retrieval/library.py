@@ -24,7 +24,7 @@ from app.retrieval.analyzer import analyze
 from app.retrieval.bm25 import SHARED, BM25Index, BM25Params, restore, search
 from app.retrieval.cache import CachedDoc, FileEntry, IndexCache, Manifest, content_id, signature
 from app.retrieval.chunker import chunk_document, index_text
-from app.retrieval.docstore import DocRecord, InMemoryChunks, LibraryState, slots_of
+from app.retrieval.docstore import DocRecord, InMemoryChunks, LibraryState, doc_tags, slots_of
 from app.retrieval.loaders import SUPPORTED, parse_document, read_file
 from app.retrieval.types import Chunk, DocumentRejected, Hit, IngestResult
 
@@ -48,6 +48,7 @@ class Library:
         self._next_group = SHARED
         self._manifest = Manifest()
         self._skipped: dict[str, str] = {}
+        self._allowed = frozenset(settings.upload_extensions & SUPPORTED)
 
     @classmethod
     def open(cls, settings: Settings) -> Library:
@@ -70,8 +71,8 @@ class Library:
         return CachedDoc(doc_id, name, doc.title, chunks, terms)
 
     def _check_type(self, name: str) -> None:
-        ext = Path(name).suffix.lower()
-        allowed = self.settings.upload_extensions & SUPPORTED
+        ext = os.path.splitext(name)[1].lower()
+        allowed = self._allowed
         if ext not in allowed:
             raise DocumentRejected(
                 f"{name}: {ext or 'extension-less'} files are not accepted "
@@ -128,6 +129,7 @@ class Library:
             self._manifest.snapshot = None
             return False
         docs, keys = {}, {}
+        first = self._next_num + 1
         for d in loaded.docs:
             self._next_num += 1
             chunks = store.StoredChunks(loaded.columns, d.first_row)
@@ -135,7 +137,7 @@ class Library:
                 self._next_num, d.doc_id, d.source, d.title, None, d.n_chunks, chunks
             )
             keys[(None, d.doc_id)] = self._next_num
-        tags = np.concatenate([r.tags() for r in docs.values()] or [np.zeros(0, np.int64)])
+        tags = doc_tags(first, np.array([d.n_chunks for d in loaded.docs], dtype=np.int64))
         self._index = restore(self._params, loaded.vocab, loaded.segments, loaded.doc_len, tags)
         self._publish(docs, keys, {})
         return True
@@ -154,23 +156,30 @@ class Library:
             store.prune(self.index_dir, self._manifest.snapshot)
 
     # --- knowledge folder -------------------------------------------------------------
-    def _scan(self) -> list[tuple[Path, str]]:
-        """(path, path relative to the knowledge folder in POSIX form) of every file."""
+    def _scan(self) -> list[tuple[str, str]]:
+        """(path, path relative to the knowledge folder in POSIX form) of every file.
+
+        Plain strings, not Path objects: at 20,000 files pathlib's parsing was a third of
+        a warm start."""
         root = self.knowledge_dir
         if not root.is_dir():
             log.warning("knowledge folder %s does not exist; starting with no documents", root)
             return []
-        index_dir = self.index_dir.resolve()
+        index_dir = str(self.index_dir.resolve())
         found = []
         for dirpath, dirnames, filenames in os.walk(root):
-            here = Path(dirpath)
             dirnames[:] = sorted(
-                d for d in dirnames if not d.startswith(".") and (here / d).resolve() != index_dir
+                d
+                for d in dirnames
+                if not d.startswith(".") and os.path.realpath(os.path.join(dirpath, d)) != index_dir
             )
-            # One relative_to per folder, not per file: 20,000 of them were a tenth of a scan.
-            prefix = here.relative_to(root).as_posix()
+            prefix = Path(dirpath).relative_to(root).as_posix()
             prefix = "" if prefix == "." else prefix + "/"
-            found.extend((here / f, prefix + f) for f in sorted(filenames) if not f.startswith("."))
+            found.extend(
+                (os.path.join(dirpath, f), prefix + f)
+                for f in sorted(filenames)
+                if not f.startswith(".")
+            )
         return found
 
     def _load_extras(self) -> None:
@@ -191,13 +200,13 @@ class Library:
         extra = self._manifest.extra
         return {d.source: d.doc_id for d in self._state.shared() if d.doc_id not in extra}
 
-    def _read_entry(self, path: Path, rel: str) -> tuple[FileEntry, bytes | None]:
+    def _read_entry(self, path: str, rel: str) -> tuple[FileEntry, bytes | None]:
         """The file's manifest entry, by `stat` alone when size and mtime are unchanged."""
-        st = path.stat()
+        st = os.stat(path)
         entry = self._manifest.files.get(rel)
         if entry is not None and (entry.size, entry.mtime_ns) == (st.st_size, st.st_mtime_ns):
             return entry, None
-        data = read_file(path, self.settings.max_upload_bytes, rel)
+        data = read_file(Path(path), self.settings.max_upload_bytes, rel)
         return FileEntry(st.st_size, st.st_mtime_ns, content_id(data)), data
 
     def _load_or_parse(
@@ -228,7 +237,7 @@ class Library:
         known = manifest.files
         for path, rel in sorted(self._scan(), key=lambda item: item[1] not in known):
             try:
-                self._check_type(path.name)
+                self._check_type(os.path.basename(path))
                 entry, data = self._read_entry(path, rel)
                 if entry.doc_id in manifest.excluded:
                     new_files[rel] = entry
@@ -240,7 +249,9 @@ class Library:
                 new_files[rel] = entry
                 if current.get(rel) == entry.doc_id:
                     continue
-                cached, new_files[rel], was_parsed = self._load_or_parse(path, rel, entry, data)
+                cached, new_files[rel], was_parsed = self._load_or_parse(
+                    Path(path), rel, entry, data
+                )
                 parsed += was_parsed
                 pending.append((cached, rel, None))
             except DocumentRejected as e:
