@@ -13,6 +13,7 @@ with `os.wait4`; the churn child reports its current RSS after a warm-up and at 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -95,7 +96,8 @@ def startup_run(n_docs: int, cycles: int, baseline: str | None) -> dict:
 
     report: dict = {"docs": n_docs}
     script = Path(__file__)
-    with tempfile.TemporaryDirectory() as tmp:
+    tmp = tempfile.mkdtemp()
+    try:
         knowledge = Path(tmp) / "knowledge"
         write_knowledge(knowledge, n_docs)
         for name, ref in [("this", None), *([(baseline, baseline)] if baseline else [])]:
@@ -114,6 +116,10 @@ def startup_run(n_docs: int, cycles: int, baseline: str | None) -> dict:
                 "chunks": warm["chunks"],
                 **churn,
             }
+    finally:
+        # Deleting tens of thousands of files can take minutes on a disk that discards
+        # every freed block; let `rm` do it after the report is out.
+        subprocess.Popen(["rm", "-rf", tmp], start_new_session=True)
     return report
 
 
