@@ -70,7 +70,8 @@ def child_churn(knowledge: str, index: str, cycles: int, tmp: str) -> dict:
     t0 = time.perf_counter()
     # Typical uploads: words the corpus knows (this child may run another version's code,
     # so it takes them from the folder, not from bench_scale), plus one of the chat's own.
-    pool = " ".join(p.read_text() for p in sorted(Path(knowledge).glob("doc000*.md"))).split()
+    text = " ".join(p.read_text() for p in sorted(Path(knowledge).glob("doc000*.md")))
+    pool = [w for w in text.split() if w.isalnum()]  # no "##" that would start a heading
     rng = random.Random(99)
     for i in range(cycles):
         one, two = (" ".join(rng.choices(pool, k=60)) for _ in range(2))
