@@ -147,7 +147,7 @@ class Library:
         if self._cache.writable:
             try:
                 name = store.save(self.index_dir, self._sig, self._state)
-            except OSError as e:
+            except (OSError, ValueError) as e:
                 log.warning("index snapshot not saved (%s); the next start re-reads documents", e)
                 name = None
             self._manifest.snapshot = name
