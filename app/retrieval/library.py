@@ -23,9 +23,9 @@ from app.retrieval import store
 from app.retrieval.analyzer import analyze
 from app.retrieval.bm25 import SHARED, BM25Index, BM25Params, restore, search
 from app.retrieval.cache import CachedDoc, FileEntry, IndexCache, Manifest, content_id, signature
-from app.retrieval.chunker import chunk_document, index_text
 from app.retrieval.docstore import DocRecord, InMemoryChunks, LibraryState, doc_tags, slots_of
-from app.retrieval.loaders import SUPPORTED, parse_document, read_file
+from app.retrieval.isolation import ParseLimits, prepare_file
+from app.retrieval.loaders import SUPPORTED, read_file
 from app.retrieval.types import Chunk, DocumentRejected, Hit, IngestResult
 
 log = logging.getLogger(__name__)
@@ -60,15 +60,17 @@ class Library:
         return lib
 
     # --- preparing documents (no lock) ----------------------------------------------------
-    def _prepare(self, data: bytes, name: str, doc_id: str) -> CachedDoc:
+    def _prepare(self, data: bytes, name: str, doc_id: str) -> tuple[CachedDoc, bool]:
+        """The chunked document and whether its text was cut at MAX_EXTRACTED_CHARS."""
         cached = self._cache.load_doc(doc_id, name)
         if cached is not None:
-            return cached
-        doc = parse_document(data, name, self.settings.max_upload_bytes)
-        spans = chunk_document(doc, self.settings.chunk_tokens, self.settings.chunk_overlap)
-        chunks = [(s.start, s.end, s.section, s.page, doc.text[s.start : s.end]) for s in spans]
-        terms = [" ".join(analyze(index_text(doc.title, sec, t))) for _, _, sec, _, t in chunks]
-        return CachedDoc(doc_id, name, doc.title, chunks, terms)
+            return cached, False
+        # Untrusted bytes: parsed, chunked and analysed in a child process with CPU and
+        # memory limits, so neither a hostile file nor a huge one stalls the chats.
+        s = self.settings
+        p = prepare_file(data, name, ParseLimits.from_settings(s), s.chunk_tokens, s.chunk_overlap)
+        terms = [" ".join(t) for t in p.terms]
+        return CachedDoc(doc_id, name, p.title, p.chunks, terms), p.truncated
 
     def _check_type(self, name: str) -> None:
         ext = os.path.splitext(name)[1].lower()
@@ -222,7 +224,7 @@ class Library:
         # Not written to the document cache: the saved index (store.py) already keeps the
         # folder's documents, and the file itself is there to re-parse if that is lost;
         # creating 20,000 small files was a third of a cold start.
-        return self._prepare(data, path.name, entry.doc_id), entry, True
+        return self._prepare(data, path.name, entry.doc_id)[0], entry, True
 
     def _gather(self) -> tuple[dict[str, FileEntry], list[Pending], dict[str, str], int]:
         """Scan the folder; parse what is new or changed (no lock held)."""
@@ -303,7 +305,7 @@ class Library:
         existing = st.find(scope, doc_id) or st.find(None, doc_id)
         if existing is not None:
             return IngestResult(existing.source, doc_id, existing.n_chunks, _since(t0))
-        cached = self._prepare(data, name, doc_id)
+        cached, truncated = self._prepare(data, name, doc_id)
         source = name
         if scope is None:
             try:
@@ -322,7 +324,7 @@ class Library:
                     self._manifest.extra[doc_id] = name
                 self._save()
         log.info("indexed %s (%d chunks) in %.0f ms", name, len(cached.chunks), _since(t0) * 1e3)
-        return IngestResult(source, doc_id, len(cached.chunks), _since(t0))
+        return IngestResult(source, doc_id, len(cached.chunks), _since(t0), truncated)
 
     def remove_document(self, doc_id: str, scope: str | None = None) -> bool:
         with self._write:
