@@ -333,6 +333,8 @@ def test_stop_button_leaves_a_tidy_turn_and_the_chat_carries_on(page: Page, scri
         timeout=10_000
     )
     expect(answers(page).first).to_contain_text("Stopped.")
+    # The turn has fully ended (its writes included) once the stop button gives way.
+    expect(page.locator("#stop-button")).to_have_count(0, timeout=10_000)
     ask(page, "How does AutoMix work?")
     expect(answers(page).last).to_contain_text("strong answer", timeout=20_000)
     expect(answers(page).last).to_contain_text(" in / ", timeout=20_000)
