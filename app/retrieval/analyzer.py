@@ -82,7 +82,7 @@ def terms_of_words(toks: list[str]) -> list[str]:
     while None in stems:  # unseen words (or ones a concurrent clear evicted): stem them
         _learn(list({w for w, s in zip(toks, stems, strict=True) if s is None}))
         stems = list(map(_cache.get, toks))
-    return stems
+    return stems  # type: ignore[return-value]  # the loop above leaves no None
 
 
 def analyze(text: str) -> list[str]:

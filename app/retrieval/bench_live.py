@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 CHATS = 8
@@ -123,7 +124,11 @@ async def scenario(n_docs: int, n_change: int) -> dict:
             lib.add_file(big, scope="uploader")
             lib.drop_scope("uploader")
 
-        phases = {"idle (baseline)": None, "refresh": refresh, "removal": removal}
+        phases: dict[str, Callable[[], object] | None] = {
+            "idle (baseline)": None,
+            "refresh": refresh,
+            "removal": removal,
+        }
         phases.update({"chat upload + drop": upload, "shared upload": lambda: lib.add_file(shared)})
         out = {}
         for name, change in phases.items():

@@ -29,6 +29,7 @@ def child_build(tmp: str, n: int) -> dict:
     from app.retrieval import Library
     from app.retrieval.bench_scale import Synthetic
     from app.retrieval.cache import CachedDoc
+    from app.retrieval.library import Pending
 
     (Path(tmp) / "knowledge").mkdir(exist_ok=True)
     lib = Library(_settings(tmp))
@@ -36,7 +37,7 @@ def child_build(tmp: str, n: int) -> dict:
     t0 = time.perf_counter()
     for start in range(0, n, 10_000):
         texts = gen.chunks(min(10_000, n - start))
-        pending = []
+        pending: list[Pending] = []
         for d in range(0, len(texts), PER_DOC):
             part = texts[d : d + PER_DOC]
             doc_id, name = f"syn{start + d:08d}", f"syn{start + d:08d}.md"
@@ -44,7 +45,8 @@ def child_build(tmp: str, n: int) -> dict:
             # The synthetic words are already lower-case index terms; analysing a million
             # chunks would only make this set-up slower, not the restart it measures.
             terms = part
-            pending.append((CachedDoc(doc_id, name, "Synthetic", chunks, terms), name, None))
+            doc = CachedDoc(doc_id, name, "Synthetic", chunks, terms)  # type: ignore[arg-type]
+            pending.append((doc, name, None))
             lib._manifest.extra[doc_id] = name  # shared uploads: no folder file behind them
         with lib._write:
             lib._apply([], pending)

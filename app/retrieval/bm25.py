@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -280,7 +281,7 @@ class BM25Index:
         return 0.0 if tid is None or tid >= idf.shape[0] else float(idf[tid])
 
     def search(
-        self, query: Sequence[str], k: int, group: int = SHARED, **options: object
+        self, query: Sequence[str], k: int, group: int = SHARED, **options: Any
     ) -> tuple[np.ndarray, np.ndarray]:
         """`search` on the current snapshot; options: prune, prune_from."""
         return search(self._snap, query, k, group, **options)
@@ -370,7 +371,7 @@ class BM25Index:
             owner=self._owner.view(),
             tag=self._tag.view(),
             views=keep,
-            **fields,
+            **fields,  # type: ignore[arg-type]
         )
 
     # --- removing -----------------------------------------------------------------------

@@ -74,7 +74,7 @@ def _context() -> multiprocessing.context.BaseContext:
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload(_PRELOAD)
             else:  # Windows: a fresh interpreter per file; slower, equally contained
-                ctx = multiprocessing.get_context("spawn")
+                ctx = multiprocessing.get_context("spawn")  # type: ignore[assignment]
             _ctx = ctx
         if _ctx.get_start_method() == "forkserver":
             _ensure_forkserver()
@@ -142,7 +142,9 @@ def prepare_file(
 def _run(job, args: tuple, name: str, limits: ParseLimits):
     ctx = _context()
     receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(sender, job, args, name, limits), daemon=True)
+    proc = ctx.Process(  # type: ignore[attr-defined]
+        target=_child, args=(sender, job, args, name, limits), daemon=True
+    )
     try:
         proc.start()
     except OSError as e:

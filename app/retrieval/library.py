@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -168,7 +169,7 @@ class Library:
             log.warning("knowledge folder %s does not exist; starting with no documents", root)
             return []
         index_dir = str(self.index_dir.resolve())
-        found = []
+        found: list[Any] = []
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(
                 d
@@ -186,7 +187,7 @@ class Library:
 
     def _load_extras(self) -> None:
         """Shared documents that were uploaded rather than found in the folder."""
-        items = []
+        items: list[Pending] = []
         for doc_id, name in list(self._manifest.extra.items()):
             cached = self._cache.load_doc(doc_id, name)
             if cached is None:

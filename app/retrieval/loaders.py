@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -439,7 +440,7 @@ def _docx_styles(zf: zipfile.ZipFile) -> dict[str, str]:
     """styleId -> lower-case style name ("heading 1", "title", …)."""
     if "word/styles.xml" not in zf.namelist():
         return {}
-    styles = {}
+    styles: dict[str, Any] = {}
     for _, el in _iter_xml(zf, "word/styles.xml", (f"{_W}style",)):
         sid, name = el.get(f"{_W}styleId"), el.find(f"{_W}name")
         if sid and name is not None and len(styles) < 10_000:
@@ -479,7 +480,7 @@ def _docx_body(zf: zipfile.ZipFile, out: _Builder, styles: dict[str, str]) -> st
     headings = _Headings()
     title = ""
     paras: list[_Para] = []  # open paragraphs (text boxes nest them)
-    tables: list[list[list[str]]] = []  # per open table: cells of the open row
+    tables: list[list[str]] = []  # per open table: cells of the open row
     cells: list[list[str]] = []  # per open cell: its paragraphs
     tags = tuple(f"{_W}{t}" for t in ("p", "t", "tab", "br", "cr", "pStyle", "tbl", "tr", "tc"))
     for event, el in _iter_xml(zf, "word/document.xml", tags, ("start", "end")):
@@ -561,9 +562,9 @@ def load_pdf(data: bytes, name: str, max_chars: int = DEFAULT_MAX_CHARS) -> Docu
     if encrypted:
         # Owner-password-only PDFs open with an empty user password; those are fine.
         try:
-            ok = reader.decrypt("")
+            ok = bool(reader.decrypt(""))
         except (DependencyError, Exception):
-            ok = 0
+            ok = False
         if not ok:
             raise DocumentRejected(f"{name} is encrypted; remove the password and upload it again")
     out = _Builder(max_chars)
@@ -578,8 +579,8 @@ def load_pdf(data: bytes, name: str, max_chars: int = DEFAULT_MAX_CHARS) -> Docu
                 log.warning("%s: page %d unreadable (%s)", name, number, _short(e))
                 continue
             page_text = page_text.replace("\r\n", "\n").replace("\r", "\n")
-            for s, e in _paragraph_spans(page_text):
-                out.add(page_text[s:e], page=number)
+            for s, end in _paragraph_spans(page_text):
+                out.add(page_text[s:end], page=number)
             if out.full:
                 break
         meta = reader.metadata

@@ -129,7 +129,7 @@ def _write_columns(folder: Path, docs: list[DocRecord]) -> list[str]:
                 offsets[r + 1] = offsets[r] + len(data)
                 r += 1
     for name, arr in zip(_COLUMNS, (start, end, page, section, offsets), strict=True):
-        np.save(folder / f"{name}.npy", arr)
+        np.save(folder / f"{name}.npy", arr)  # type: ignore[arg-type]
     return list(sections)
 
 
@@ -205,7 +205,7 @@ def _columns(folder: Path, sections: list[str], n: int) -> Columns:
         raise ValueError("chunk columns have the wrong length")
     if int(arrays[4][-1]) != text_size:
         raise ValueError("chunk text is truncated")
-    return Columns(*arrays, text=text, sections=sections)
+    return Columns(*arrays, text=text, sections=sections)  # type: ignore[misc]
 
 
 def _segment(folder: Path, i: int, n_rows: int, n_terms: int) -> Segment:

@@ -46,10 +46,10 @@ class TermEncoder:
             counts[i] = len(ws)
         flat = list(map(get, toks))
         try:
-            arr = np.frombuffer(array("q", flat), dtype=np.int64)
+            arr = np.frombuffer(array("q", flat), dtype=np.int64)  # type: ignore[type-var]
         except TypeError:  # a None: words not seen before
             self._learn(list({w for w, t in zip(toks, flat, strict=True) if t is None}))
-            arr = np.frombuffer(array("q", map(get, toks)), dtype=np.int64)
+            arr = np.frombuffer(array("q", map(get, toks)), dtype=np.int64)  # type: ignore[type-var]
         keep = arr != STOPWORD
         owner = np.repeat(np.arange(len(texts)), counts)
         return arr[keep], np.bincount(owner[keep], minlength=len(texts))
