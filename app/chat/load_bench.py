@@ -129,7 +129,17 @@ async def _chat(url: str, turns: int) -> list[Timing]:
             done.set()
 
     auth = {"sessionId": str(uuid.uuid4()), "clientType": "webapp", "userEnv": "{}"}
-    await sio.connect(url, socketio_path="/ws/socket.io", transports=["websocket"], auth=auth)
+    # AUTH_MODE=local logs everyone in as the local user, through Chainlit's header login.
+    async with httpx.AsyncClient() as http:
+        login = await http.post(f"{url}/auth/header")
+    cookie = "; ".join(f"{k}={v}" for k, v in login.cookies.items())
+    await sio.connect(
+        url,
+        socketio_path="/ws/socket.io",
+        transports=["websocket"],
+        auth=auth,
+        headers={"Cookie": cookie},
+    )
     await sio.emit("connection_successful")
     await asyncio.wait_for(ready.wait(), 60)
     timings = []
@@ -202,15 +212,12 @@ def _print_table(rows: list[dict]) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chats", default="1,10,40", help="comma-separated concurrency levels")
-    parser.add_argument("--turns", type=int, default=3, help="questions per chat")
-    args = parser.parse_args(argv)
-    levels = [int(x) for x in args.chats.split(",") if x.strip()]
+def _run_levels(levels: list[int], turns: int) -> list[dict]:
+    """Start the scripted server and the app, warm up, then measure every level."""
     with tempfile.TemporaryDirectory(prefix="load-bench-") as tmp:
         work = Path(tmp)
         llm_port, app_port = _free_port(), _free_port()
+        llm_url, app_url = f"http://127.0.0.1:{llm_port}/v1", f"http://127.0.0.1:{app_port}"
         llm = _start(
             [sys.executable, "-m", "tests.support.scripted_llm", "--port", str(llm_port)],
             {"PYTHONPATH": str(ROOT)},
@@ -223,43 +230,44 @@ def main(argv: list[str] | None = None) -> int:
             [chainlit, "run", str(ROOT / "app" / "main.py"), "--headless", "--port", str(app_port)],
             {
                 "CHAINLIT_APP_ROOT": str(root),
-                "FOUNDRY_LOCAL_ENDPOINT": f"http://127.0.0.1:{llm_port}/v1",
+                "FOUNDRY_LOCAL_ENDPOINT": llm_url,
                 "KNOWLEDGE_DIR": str(root / "knowledge"),
                 "UPLOAD_DIR": str(work / "uploads"),
+                "DATA_DIR": str(work / "data"),
                 "REWRITE_FOLLOWUPS": "false",
             },
             root,
             work / "app.log",
         )
         try:
-            _wait_http(f"http://127.0.0.1:{llm_port}/v1/models")
-            httpx.post(f"http://127.0.0.1:{llm_port}/_script", json=SCRIPT).raise_for_status()
-            app_url = f"http://127.0.0.1:{app_port}"
+            _wait_http(f"{llm_url}/models")
+            httpx.post(f"{llm_url[:-3]}/_script", json=SCRIPT).raise_for_status()
             _wait_http(f"{app_url}/health")
-            asyncio.run(_level(app_url, f"http://127.0.0.1:{llm_port}/v1", 1, 1, app.pid))  # warm
-            rows = [
-                asyncio.run(
-                    _level(app_url, f"http://127.0.0.1:{llm_port}/v1", n, args.turns, app.pid)
-                )
-                for n in levels
-            ]
+            asyncio.run(_level(app_url, llm_url, 1, 1, app.pid))  # warm-up
+            return [asyncio.run(_level(app_url, llm_url, n, turns, app.pid)) for n in levels]
         finally:
             for proc in (app, llm):
                 proc.terminate()
                 proc.wait(timeout=15)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chats", default="1,10,40", help="comma-separated concurrency levels")
+    parser.add_argument("--turns", type=int, default=3, help="questions per chat")
+    args = parser.parse_args(argv)
+    levels = [int(x) for x in args.chats.split(",") if x.strip()]
+    rows = _run_levels(levels, args.turns)
     _print_table(rows)
     worst = max(rows, key=lambda r: r["chats"])
-    print(
-        json.dumps(
-            {
-                "benchmark": "load",
-                "levels": rows,
-                "overhead_ttft_ms_p95_at_max": round(worst["overhead_ttft_ms_p95"], 1),
-                "overhead_total_ms_p95_at_max": round(worst["overhead_total_ms_p95"], 1),
-                "target_ms_p95": 100,
-            }
-        )
-    )
+    summary = {
+        "benchmark": "load",
+        "levels": rows,
+        "overhead_ttft_ms_p95_at_max": round(worst["overhead_ttft_ms_p95"], 1),
+        "overhead_total_ms_p95_at_max": round(worst["overhead_total_ms_p95"], 1),
+        "target_ms_p95": 100,
+    }
+    print(json.dumps(summary))
     return 0
 
 

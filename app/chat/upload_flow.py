@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import chainlit as cl
 from chainlit.utils import utc_now
@@ -40,6 +41,7 @@ class IndexedUpload:
     doc_id: str
     chunks: int
     truncated: bool = False
+    seconds: float = 0.0  # parsing and indexing time
 
 
 async def ingest_attachments(
@@ -51,48 +53,20 @@ async def ingest_attachments(
         return [], []
     indexed: list[IndexedUpload] = []
     rejected: list[str] = []
-    settings = services.settings
     async with cl.Step(name="Ingest", type="tool") as step:
         step.start = utc_now()
         t0 = time.perf_counter()
         lines = []
         for element in files:
-            name = element.name or Path(element.path).name
-            try:
-                size = Path(element.path).stat().st_size
-            except OSError:
-                rejected.append(f"{name} was not added: the upload did not arrive; try again.")
-                continue
-            reason = check_upload(
-                name,
-                size,
-                allowed=settings.upload_extensions,
-                max_bytes=settings.max_upload_bytes,
-            )
-            if reason:
-                rejected.append(reason)
-                lines.append(f"- ✗ {literal(reason)}")
-                continue
-            try:
-                stored = await asyncio.to_thread(
-                    store_upload, Path(element.path), name, scope, settings.upload_dir
-                )
-                f0 = time.perf_counter()
-                result = await run_ingest(services.library.add_file, stored.path, scope, name)
-            except DocumentRejected as e:
-                rejected.append(_rejection(name, str(e)))
-                lines.append(f"- ✗ {literal(str(e))}")
-                continue
-            except OSError as e:
-                log.exception("Storing upload %s failed", name)
-                rejected.append(f"{name} was not added: it could not be saved ({e.strerror}).")
-                continue
-            indexed.append(IndexedUpload(stored, result.doc_id, result.chunks, result.truncated))
-            lines.append(
-                f"- ✓ **{literal(name)}**: {result.chunks} chunks in "
-                f"{format_duration(time.perf_counter() - f0)}"
-                + (f" ({truncated_note(settings.max_extracted_chars)})" if result.truncated else "")
-            )
+            outcome = await _ingest_one(element, scope, services)
+            if isinstance(outcome, IndexedUpload):
+                indexed.append(outcome)
+                lines.append(_indexed_line(outcome, services.settings.max_extracted_chars))
+            else:
+                message, line = outcome
+                rejected.append(message)
+                if line:
+                    lines.append(line)
         total = time.perf_counter() - t0
         chunks = sum(u.chunks for u in indexed)
         what = indexed[0].stored.name if len(indexed) == 1 else f"{len(indexed)} files"
@@ -100,6 +74,44 @@ async def ingest_attachments(
         step.output = "\n".join(lines)
         step.end = utc_now()
     return indexed, rejected
+
+
+async def _ingest_one(
+    element: Any, scope: str, services: Services
+) -> IndexedUpload | tuple[str, str | None]:
+    """One attached file, stored and indexed; or (the rejection message, its step line)."""
+    settings = services.settings
+    name = element.name or Path(element.path).name
+    try:
+        size = Path(element.path).stat().st_size
+    except OSError:
+        return f"{name} was not added: the upload did not arrive; try again.", None
+    reason = check_upload(
+        name, size, allowed=settings.upload_extensions, max_bytes=settings.max_upload_bytes
+    )
+    if reason:
+        return reason, f"- ✗ {literal(reason)}"
+    try:
+        stored = await asyncio.to_thread(
+            store_upload, Path(element.path), name, scope, settings.upload_dir
+        )
+        f0 = time.perf_counter()
+        result = await run_ingest(services.library.add_file, stored.path, scope, name)
+    except DocumentRejected as e:
+        return _rejection(name, str(e)), f"- ✗ {literal(str(e))}"
+    except OSError as e:
+        log.exception("Storing upload %s failed", name)
+        return f"{name} was not added: it could not be saved ({e.strerror}).", None
+    seconds = time.perf_counter() - f0
+    return IndexedUpload(stored, result.doc_id, result.chunks, result.truncated, seconds)
+
+
+def _indexed_line(upload: IndexedUpload, max_chars: int) -> str:
+    line = (
+        f"- ✓ **{literal(upload.stored.name)}**: {upload.chunks} chunks in "
+        f"{format_duration(upload.seconds)}"
+    )
+    return line + (f" ({truncated_note(max_chars)})" if upload.truncated else "")
 
 
 def truncated_note(max_chars: int) -> str:
