@@ -130,7 +130,7 @@ async def _chat(url: str, turns: int) -> list[Timing]:
 
     auth = {"sessionId": str(uuid.uuid4()), "clientType": "webapp", "userEnv": "{}"}
     # AUTH_MODE=local logs everyone in as the local user, through Chainlit's header login.
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=120) as http:
         login = await http.post(f"{url}/auth/header")
     cookie = "; ".join(f"{k}={v}" for k, v in login.cookies.items())
     await sio.connect(
@@ -139,6 +139,7 @@ async def _chat(url: str, turns: int) -> list[Timing]:
         transports=["websocket"],
         auth=auth,
         headers={"Cookie": cookie},
+        wait_timeout=60,  # the client's default (1 s) gives up while 40 chats log in at once
     )
     await sio.emit("connection_successful")
     await asyncio.wait_for(ready.wait(), 60)
