@@ -42,3 +42,16 @@ def llm(_scripted_server):
     """The scripted OpenAI-compatible server (real HTTP/SSE), emptied of rules and logs."""
     _scripted_server.reset()
     return _scripted_server
+
+
+@pytest.fixture(scope="session")
+def local_llm() -> Iterator[str]:
+    """The bundled Gemma server (real llama.cpp), started once for every real_llm test."""
+    from tests.support.local_llm import start_local_llm
+    from tests.support.processes import free_port, stop
+
+    base_url, proc = start_local_llm(free_port())
+    try:
+        yield base_url
+    finally:
+        stop(proc)

@@ -307,6 +307,21 @@ class _Run:
         yield self.show(answer)
         yield self.finish(answer=answer, route=Route.NOTHING_FOUND, reasons=reasons, not_found=True)
 
+    def answer_stream(
+        self, step: StepName, prompt: Prompt, hits: Sequence[Hit]
+    ) -> AsyncIterator[StepToken | str | ModelCall]:
+        """A draft or escalation call: the step's model, refitted to `hits` if too long."""
+        model = self.config.escalation_model if step == "escalate" else self.config.draft_model
+        return _stream_step(
+            step,
+            self.gateway,
+            model,
+            prompt,
+            lambda budget: self.fit(hits, budget),
+            temperature=self.options.temperature,
+            max_tokens=self.config.max_answer_tokens,
+        )
+
     async def draft(self, prompt: Prompt) -> AsyncIterator[Event | ModelCall]:
         """The draft step's events, then its ModelCall."""
         yield StepStarted("draft")
@@ -314,15 +329,7 @@ class _Run:
         # The rewrite just failed to connect: don't wait for the same timeout again.
         call = ModelCall(prompt, error=self.endpoint_down)
         if self.endpoint_down is None:
-            async for item in _stream_step(
-                "draft",
-                self.gateway,
-                self.config.draft_model,
-                prompt,
-                lambda budget: self.fit(self.hits, budget),
-                temperature=self.options.temperature,
-                max_tokens=self.config.max_answer_tokens,
-            ):
+            async for item in self.answer_stream("draft", prompt, self.hits):
                 if isinstance(item, ModelCall):
                     call = item
                 elif isinstance(item, StepToken):
@@ -443,15 +450,7 @@ class _Run:
         t0 = time.perf_counter()
         call = ModelCall(prompt)
         replaced = False
-        async for item in _stream_step(
-            "escalate",
-            self.gateway,
-            self.config.escalation_model,
-            prompt,
-            lambda budget: self.fit(context_hits, budget),
-            temperature=self.options.temperature,
-            max_tokens=self.config.max_answer_tokens,
-        ):
+        async for item in self.answer_stream("escalate", prompt, context_hits):
             if isinstance(item, ModelCall):
                 call = item
             elif isinstance(item, StepToken):

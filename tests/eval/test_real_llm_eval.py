@@ -4,28 +4,16 @@ answers are not graded here, only that every figure is produced or honestly null
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app.compare.__main__ import main as compare_main
 from app.eval.__main__ import main as eval_main
-from tests.support.local_llm import start_local_llm
-from tests.support.processes import free_port, stop
 
 pytestmark = pytest.mark.real_llm
 REPO = Path(__file__).resolve().parents[2]
 FIVE = ("single-01", "numeric-10", "multi-02", "followup-01", "unanswerable-01")
-
-
-@pytest.fixture(scope="module")
-def local_llm() -> Iterator[str]:
-    base_url, proc = start_local_llm(free_port())
-    try:
-        yield base_url
-    finally:
-        stop(proc)
 
 
 @pytest.fixture

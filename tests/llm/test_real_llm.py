@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from app.llm import Completion, LLMGateway, TokenEvent
 from app.tokens import count_tokens
 from tests.llm.conftest import settings_for
-from tests.support.local_llm import start_local_llm
-from tests.support.processes import free_port, stop
 
 pytestmark = pytest.mark.real_llm
-
-
-@pytest.fixture(scope="module")
-def local_llm() -> Iterator[str]:
-    base_url, proc = start_local_llm(free_port())
-    try:
-        yield base_url
-    finally:
-        stop(proc)
 
 
 async def test_real_server_streams_with_timing_and_usage(local_llm: str) -> None:
