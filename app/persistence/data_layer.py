@@ -177,6 +177,8 @@ class AppDataLayer(SQLAlchemyDataLayer):
                 self.writes.replace(("thread", thread_id), _NEW_THREAD_SQL, params)
         else:
             await super().update_thread(thread_id, *args, **kwargs)
+            if user_id := kwargs.get("user_id"):
+                self._remember_owner(thread_id, user_id)
         if len(self._known_threads) > 100_000:  # bounded: forgetting only costs a query
             self._known_threads.clear()
         self._known_threads.add(thread_id)
@@ -224,9 +226,13 @@ class AppDataLayer(SQLAlchemyDataLayer):
         if thread_id in self._thread_users:
             return self._thread_users[thread_id]
         user_id = await super()._get_user_id_by_thread(thread_id)
-        if user_id and len(self._thread_users) < 100_000:  # bounded, like _known_threads
-            self._thread_users[thread_id] = user_id
+        if user_id:
+            self._remember_owner(thread_id, user_id)
         return user_id
+
+    def _remember_owner(self, thread_id: str, user_id: str) -> None:
+        if len(self._thread_users) < 100_000:  # bounded, like _known_threads
+            self._thread_users[thread_id] = user_id
 
     async def close(self) -> None:
         await self.writes.flush()
