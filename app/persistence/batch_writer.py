@@ -1,4 +1,5 @@
-"""How a batch of queued statements reaches the database: one transaction per call."""
+"""How the data layer's statements reach the database: a batch of queued writes in one
+transaction, or one statement with its rows (or row count) back."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 # (SQL, parameter rows): more than one row is an executemany.
 Batch = list[tuple[str, list[dict[str, Any]]]]
+Outcome = list[dict[str, Any]] | int  # the rows, or the row count of a write
 
 
 def tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -29,8 +31,17 @@ def execute_all(conn: Connection, batch: Batch) -> None:
         conn.execute(text(sql), rows if len(rows) > 1 else rows[0])
 
 
+def execute_one(conn: Connection, sql: str, params: dict[str, Any]) -> Outcome:
+    result = conn.execute(text(sql), params)
+    if result.returns_rows:
+        return [dict(row._mapping) for row in result.fetchall()]
+    return result.rowcount
+
+
 class BatchWriter(Protocol):
     async def __call__(self, batch: Batch) -> None: ...
+
+    async def execute(self, sql: str, params: dict[str, Any]) -> Outcome: ...
 
     def close(self) -> None: ...
 
@@ -45,14 +56,19 @@ class AsyncWriter:
         async with self.engine.begin() as conn:
             await conn.run_sync(execute_all, batch)
 
+    async def execute(self, sql: str, params: dict[str, Any]) -> Outcome:
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(execute_one, sql, params)
+
     def close(self) -> None:
         return None
 
 
 class ThreadWriter:
-    """SQLite: the whole batch runs in one call on a thread of its own, through the standard
-    sqlite3 driver. Through aiosqlite, every statement, begin and commit is a trip to its
-    worker thread and back, each costing several times the statement itself."""
+    """SQLite: a whole batch, or a statement and its rows, in one call on a thread of its own,
+    through the standard sqlite3 driver. Through aiosqlite, every statement, fetch, begin
+    and commit is a trip to its worker thread and back, each costing several times the
+    statement itself."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = create_engine(engine.url.set(drivername="sqlite"))
@@ -66,6 +82,14 @@ class ThreadWriter:
     def _run(self, batch: Batch) -> None:
         with self.engine.begin() as conn:
             execute_all(conn, batch)
+
+    async def execute(self, sql: str, params: dict[str, Any]) -> Outcome:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._execute, sql, params)
+
+    def _execute(self, sql: str, params: dict[str, Any]) -> Outcome:
+        with self.engine.begin() as conn:
+            return execute_one(conn, sql, params)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

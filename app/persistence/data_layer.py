@@ -16,7 +16,7 @@ from chainlit.data.storage_clients.base import BaseStorageClient
 from chainlit.data.utils import queue_until_user_message
 from chainlit.types import PageInfo, PaginatedResponse, Pagination, ThreadDict, ThreadFilter
 from chainlit.user import PersistedUser, User
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from app.persistence.batch_writer import tune_sqlite
 from app.persistence.write_queue import WriteQueue
@@ -140,20 +140,17 @@ class AppDataLayer(SQLAlchemyDataLayer):
         await self.writes.flush()
 
     async def execute_sql(self, query: str, parameters: dict) -> list[dict[str, Any]] | int | None:
-        """Chainlit's, on a bare connection instead of an ORM session (half the cost per
-        statement), and a failed write is logged as an error, not a warning. Queued writes
-        go first, so every read sees them."""
+        """Chainlit's, on a bare connection instead of an ORM session (on SQLite, the write
+        queue's own thread and driver), and a failed write is logged as an error, not a
+        warning. Queued writes go first, so every read sees them."""
         if _DEFER_ELEMENT_INSERT.get() and query.lstrip().startswith("INSERT INTO elements"):
             self.writes.upsert("elements", parameters)
             return 1
         if self.writes.pending:
             await self.writes.flush()
         try:
-            async with self.engine.begin() as conn:
-                result = await conn.execute(text(query), parameters)
-                if result.returns_rows:
-                    return self.clean_result([dict(row._mapping) for row in result.fetchall()])
-                return result.rowcount
+            result = await self.writes.writer.execute(query, parameters)
+            return self.clean_result(result) if isinstance(result, list) else result
         except Exception as e:  # Chainlit's contract: never raise into the chat
             log.error("Database statement failed: %s", str(e).splitlines()[0])
             return None
