@@ -47,17 +47,22 @@ class BatchWriter(Protocol):
 
 
 class AsyncWriter:
-    """Any async driver (asyncpg for PostgreSQL): the batch runs on the event loop."""
+    """Any async driver (asyncpg for PostgreSQL): the batch runs on the event loop.
+
+    Each statement commits on its own, as each of Chainlit's writes always did: that spares
+    a batch the BEGIN and COMMIT round trips to the server, and a batch that fails part way
+    is safe to retry row by row (every queued statement is an upsert, an update or a
+    delete, so running one twice changes nothing)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def __call__(self, batch: Batch) -> None:
-        async with self.engine.begin() as conn:
+        async with self.engine.connect() as conn:
             await conn.run_sync(execute_all, batch)
 
     async def execute(self, sql: str, params: dict[str, Any]) -> Outcome:
-        async with self.engine.begin() as conn:
+        async with self.engine.connect() as conn:
             return await conn.run_sync(execute_one, sql, params)
 
     def close(self) -> None:
