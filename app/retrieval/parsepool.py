@@ -97,10 +97,8 @@ class ParsePool:
                 try:
                     self._results[key], fit = worker.prepare(data, name)
                 except Exception as e:  # a garbled reply: this file fails, the pool goes on
-                    self._results[key], fit = (
-                        DocumentRejected(f"{name} could not be read ({e})"),
-                        False,
-                    )
+                    self._results[key] = DocumentRejected(f"{name} could not be read ({e})")
+                    fit = False
                 if not fit:
                     worker.stop()
                     worker = None
