@@ -122,8 +122,12 @@ class Prepared:
 
     title: str
     chunks: list[tuple[int, int, str | None, int | None, str]]  # start, end, section, page, text
-    terms: list[list[str]]
+    joined_terms: list[str]  # each chunk's terms joined by spaces, as the library keeps them
     truncated: bool
+
+    @property
+    def terms(self) -> list[list[str]]:
+        return [line.split() for line in self.joined_terms]
 
 
 def parse_file(data: bytes, name: str, limits: ParseLimits) -> Document:
@@ -222,8 +226,9 @@ def unpack_prepared(packed: tuple) -> Prepared:
         (s, e, sections[k], None if p < 0 else p, text[s:e])
         for s, e, p, k in zip(starts, ends, pages, secs, strict=True)
     ]
-    term_lists = [line.split() for line in terms.split("\n")] if chunks else []
-    return Prepared(title, chunks, term_lists, truncated)
+    # Kept joined: a list of strings per chunk would be hundreds of thousands of objects
+    # for a folder scan, for the cyclic GC to walk while chats stream.
+    return Prepared(title, chunks, terms.split("\n") if chunks else [], truncated)
 
 
 def _child(conn: Connection, job, args: tuple, name: str, limits: ParseLimits) -> None:

@@ -394,7 +394,7 @@ class Library:
 
 
 def _cached(p: Prepared, doc_id: str, name: str) -> CachedDoc:
-    return CachedDoc(doc_id, name, p.title, p.chunks, [" ".join(t) for t in p.terms])
+    return CachedDoc(doc_id, name, p.title, p.chunks, p.joined_terms)
 
 
 def _collect(
