@@ -60,4 +60,4 @@ def register_auth(settings: Settings) -> None:
 
         @cl.oauth_callback
         async def _oauth(provider_id, token, raw_user_data, default_user, id_token=None):
-            return oauth_user(provider_id, default_user, settings)
+            return oauth_user(provider_id, default_user, settings, raw_user_data)
