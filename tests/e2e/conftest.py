@@ -3,8 +3,10 @@ a scripted OpenAI-compatible server over real HTTP, and Debian's Chromium via Pl
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +74,20 @@ def start_app(workdir: Path, endpoint: str, **env: str) -> AppServer:
         stop(proc)
         raise
     return AppServer(url, root, knowledge, uploads, log, proc)
+
+
+def run_module(module: str, data: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    """`python -m module args…` against the app data in `data` (e.g. `app.users add …`)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": str(data)}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        input=stdin,
+        env=env,
+        cwd=data.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def _python() -> str:

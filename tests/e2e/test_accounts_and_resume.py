@@ -5,18 +5,15 @@ user can't open the first user's chat or files; bad passwords and a broken datab
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import AppServer, answers, ask, attach, shoot, start_app
-from tests.support.processes import ROOT, stop
+from tests.e2e.conftest import AppServer, answers, ask, attach, run_module, shoot, start_app
+from tests.support.processes import stop
 from tests.support.scripted_llm import ScriptedLLM
 
 pytestmark = pytest.mark.e2e
@@ -33,25 +30,12 @@ def _env(data: Path) -> dict[str, str]:
     return {"AUTH_MODE": "password", "DATA_DIR": str(data), "UPLOAD_DIR": str(data / "uploads")}
 
 
-def _cli(module: str, data: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": str(data)}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        input=stdin,
-        env=env,
-        cwd=data.parent,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     data = tmp_path_factory.mktemp("accounts") / "data"
     for name, password, admin in USERS:
         flags = ["--admin"] if admin else []
-        out = _cli("app.users", data, "add", name, "--password-stdin", *flags, stdin=password)
+        out = run_module("app.users", data, "add", name, "--password-stdin", *flags, stdin=password)
         assert out.returncode == 0, out.stderr
     return data
 
@@ -128,7 +112,7 @@ def test_login_upload_rate_resume_restart_and_privacy(
     finally:
         stop(server.process)
 
-    rows = _cli("app.feedback", data_dir, "export", "--format", "jsonl").stdout.splitlines()
+    rows = run_module("app.feedback", data_dir, "export", "--format", "jsonl").stdout.splitlines()
     rated = [json.loads(r) for r in rows]
     assert [r["comment"] for r in rated] == ["should mention the 06:00 start"]
     assert rated[0]["rating"] == "down" and "Heron" in rated[0]["question"]
