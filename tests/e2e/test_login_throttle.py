@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.conftest import AppServer, run_module, start_app
+from tests.e2e.conftest import AppServer, add_users, start_app
 from tests.support.processes import stop
 from tests.support.scripted_llm import ScriptedLLM
 
@@ -26,8 +26,7 @@ TOO_MANY = "Too many failed sign-ins from your address."
 def password_app(llm: ScriptedLLM, tmp_path_factory) -> Iterator[AppServer]:
     work = tmp_path_factory.mktemp("throttle")
     data = work / "data"
-    added = run_module("app.users", data, "add", "ann", "--password-stdin", stdin="ann-password-1")
-    assert added.returncode == 0, added.stderr
+    add_users(data, [("ann", "ann-password-1", False)])
     server = start_app(work, llm.base_url, AUTH_MODE="password", DATA_DIR=str(data))
     yield server
     stop(server.process)
