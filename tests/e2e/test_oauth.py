@@ -1,8 +1,9 @@
 """AUTH_MODE=oauth against a real OAuth 2.0 provider (tests/support/oauth_provider.py) over
 HTTP, configured exactly as the README says (Chainlit's generic provider, OAUTH_GENERIC_*):
 a browser signs in through the provider's page and lands in the chat as the user-info
-identity, with the role ADMIN_USERS gives; a denial, a failing token endpoint or a
-user-info without the identifying claim end on the login page with a clear message."""
+identity, with the role ADMIN_USERS gives; a denial, a failing token or user-info endpoint,
+a user-info without the identifying claim or a forged callback end on the login page with
+a clear message."""
 
 from __future__ import annotations
 
@@ -84,14 +85,20 @@ def test_oauth_sign_in_gives_the_userinfo_identity_and_role(
     assert last["client_secret"] == "s3cret-for-tests"
 
 
-@pytest.mark.parametrize("case", ["denied", "token endpoint fails", "no email claim"])
+@pytest.mark.parametrize(
+    "case", ["denied", "token endpoint fails", "user-info fails", "no email claim", "forged"]
+)
 def test_failed_oauth_sign_in_shows_a_clear_error(
     browser: Browser, provider: OAuthProvider, oauth_app: AppServer, case: str
 ):
     provider.fail_token = case == "token endpoint fails"
+    provider.fail_userinfo = case == "user-info fails"
     try:
         if case == "denied":
             page = sign_in(browser, oauth_app, "ann", decision="Deny")
+        elif case == "forged":  # a callback this browser never started: the state is wrong
+            page = browser.new_context().new_page()
+            page.goto(f"{oauth_app.url}/auth/oauth/generic/callback?code=stolen&state=guess")
         else:
             page = sign_in(browser, oauth_app, "nobody" if case == "no email claim" else "ann")
         page.wait_for_url(re.compile(r"/login\?error=oauthSignin"), timeout=30_000)
@@ -99,6 +106,6 @@ def test_failed_oauth_sign_in_shows_a_clear_error(
         assert page.request.get(f"{oauth_app.url}/user").status == 401  # not signed in
         page.context.close()
     finally:
-        provider.fail_token = False
+        provider.fail_token = provider.fail_userinfo = False
     assert oauth_app.process.poll() is None
     assert httpx.get(f"{oauth_app.url}/health").status_code == 200

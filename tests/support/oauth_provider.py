@@ -7,7 +7,8 @@
 - `POST /token`      exchanges the code (client secret, grant type and redirect_uri must
                      match) for a bearer access token; `fail_token = True` makes it fail
                      with HTTP 500 instead, like a provider having a bad day;
-- `GET  /userinfo`   the account's claims for `Authorization: Bearer <token>`.
+- `GET  /userinfo`   the account's claims for `Authorization: Bearer <token>`;
+                     `fail_userinfo = True` makes it fail with HTTP 503.
 
 Accounts are the claims dictionaries in `accounts`, keyed by the name typed at sign-in."""
 
@@ -41,6 +42,7 @@ class OAuthProvider(BackgroundServer):
         self.client_secret = client_secret
         self.accounts: dict[str, dict[str, Any]] = {}
         self.fail_token = False
+        self.fail_userinfo = False
         self.token_requests: list[dict[str, str]] = []
         self._codes: dict[str, _Grant] = {}
         self._tokens: dict[str, str] = {}
@@ -126,4 +128,6 @@ class OAuthProvider(BackgroundServer):
         login = self._tokens.get(token) if scheme.lower() == "bearer" else None
         if login is None:
             return JSONResponse({"error": "invalid_token"}, status_code=401)
+        if self.fail_userinfo:
+            return JSONResponse({"error": "temporarily_unavailable"}, status_code=503)
         return JSONResponse(self.accounts[login])
