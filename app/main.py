@@ -37,6 +37,7 @@ from app.chat.uploads import browser_accept
 from app.chat.view import TurnView
 from app.config import SettingsError, get_settings
 from app.edge import install_edge_guards
+from app.edge.proxies import trust_only_configured_proxies
 from app.persistence.feedback_guard import install_feedback_guard
 from app.persistence.files_route import install_files_route
 from app.persistence.setup import (
@@ -69,6 +70,7 @@ if not any(m.cls is EmptyUploadGuard for m in chainlit_app.user_middleware):
     chainlit_app.add_middleware(EmptyUploadGuard, notify=chat_notifier(SETTINGS))
 # Before the server starts: refuse hostile session ids, foreign origins, inline uploads.
 install_edge_guards(SETTINGS.allowed_origin_list)
+trust_only_configured_proxies(SETTINGS)
 
 # Accounts and durable chats: a database that can't store a chat stops start-up here, with
 # one line, rather than losing every chat quietly later.

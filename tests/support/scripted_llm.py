@@ -61,7 +61,6 @@ import copy
 import json
 import logging
 import re
-import socket
 import threading
 import time
 import uuid
@@ -75,6 +74,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from app.tokens import count_tokens
+from tests.support.background import BackgroundServer
 
 DEFAULT_MODELS = ["Phi-4-mini-instruct-generic-cpu", "gpt-oss-20b-generic-cpu"]
 DEFAULT_CHUNK_CHARS = 6
@@ -360,50 +360,16 @@ def _whole(rule: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-class ScriptedLLM:
+class ScriptedLLM(BackgroundServer):
     """The server in a background thread; a context manager (`with ScriptedLLM() as llm:`)."""
 
     def __init__(self, models: list[str] | None = None, host: str = "127.0.0.1") -> None:
         self.state = ScriptState(models)
-        self.host = host
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, 0))
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            build_app(self.state),
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
+        super().__init__(build_app(self.state), host)
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
-
-    def start(self) -> ScriptedLLM:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("scripted LLM server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
-        self._sock.close()
-
-    def __enter__(self) -> ScriptedLLM:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return f"{self.origin}/v1"
 
     # --- scripting from the same process -----------------------------------------------
 
