@@ -118,10 +118,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.knowledge is not None:
                 overrides["knowledge_dir"] = args.knowledge
             settings = load_settings(**overrides)
+            if not Path(settings.knowledge_dir).is_dir():
+                print(f"knowledge folder not found: {settings.knowledge_dir}", file=sys.stderr)
+                return 2
             results = run_all(names, settings, cases, Path(tmp))
     except (GoldenError, SettingsError) as e:
         print(str(e), file=sys.stderr)
         return 2
+    except RuntimeError as e:  # a rewriter's server did not come up; its log is quoted
+        print(f"a rewriter's server failed: {e}", file=sys.stderr)
+        return 1
     k = settings.top_k
     print_summary(results, k)
     load = os.getloadavg()
