@@ -32,6 +32,7 @@ from app.chat.resume import (
     scope_for,
 )
 from app.chat.starters import STARTERS
+from app.chat.streaming import show_events
 from app.chat.upload_guard import EmptyUploadGuard, chat_notifier
 from app.chat.uploads import browser_accept
 from app.chat.view import TurnView
@@ -221,13 +222,8 @@ async def _on_message(message: cl.Message) -> None:
 
     view = TurnView()
     events = svc.answerer.ask(question, history=history, scope=scope, options=options)
-    try:
-        async for event in events:
-            await view.handle(event)
-    except asyncio.CancelledError:
-        # Stop button: leave a tidy turn (no spinning steps) and keep nothing in history.
-        await view.stopped()
-        raise
+    # Stop cancels this task: the view leaves a tidy turn and nothing enters history.
+    await show_events(events, view)
     result = view.result
     if result is not None and result.enters_history:
         stored = cl.user_session.get("history") or []
