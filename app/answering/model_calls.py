@@ -4,7 +4,8 @@ insufficient-context marker so it never flashes up in the answer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -18,8 +19,14 @@ from app.llm.types import Completion, TokenEvent
 
 class StreamsCompletions(Protocol):
     def stream(
-        self, model: str, messages: list[dict[str, str]], *, temperature: float, max_tokens: int
-    ) -> AsyncIterator[TokenEvent | Completion]: ...
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop_when: Callable[[str], bool] | None = None,
+    ) -> AsyncGenerator[TokenEvent | Completion, None]: ...
 
 
 class MarkerGate:
@@ -66,21 +73,29 @@ async def stream_call(
     *,
     temperature: float,
     max_tokens: int,
+    stop_when: Callable[[str], bool] | None = None,
 ) -> AsyncIterator[TokenEvent | ModelCall]:
     """Stream one call: its token events, then its `ModelCall` record last (as the gateway
     yields its `Completion` last). On ContextTooLong (always raised before the first token)
-    refit the prompt to `shrink_budget` and try exactly once more."""
+    refit the prompt to `shrink_budget` and try exactly once more. `stop_when` as in
+    `LLMGateway.stream`."""
     call = ModelCall(prompt)
     while True:
         call.attempts += 1
         try:
-            async for item in gateway.stream(
-                model, call.prompt.messages, temperature=temperature, max_tokens=max_tokens
-            ):
-                if isinstance(item, Completion):
-                    call.completion = item
-                else:
-                    yield item
+            stream = gateway.stream(
+                model,
+                call.prompt.messages,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                stop_when=stop_when,
+            )
+            async with aclosing(stream):  # a caller that stops early hangs up at once
+                async for item in stream:
+                    if isinstance(item, Completion):
+                        call.completion = item
+                    else:
+                        yield item
             break
         except ContextTooLong as e:
             if refit is None or call.attempts > 1:

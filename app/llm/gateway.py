@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,9 @@ from app.llm.models import match_model
 from app.llm.thinking import ThinkSplitter
 from app.llm.types import Completion, Timing, TokenEvent, TokenKind
 from app.tokens import count_tokens
+
+# The finish reason of a stream the caller's `stop_when` ended: the rest was not read.
+STOPPED_EARLY = "stopped_early"
 
 # Chat templates add a few tokens per message around the content; the usual estimate.
 _TOKENS_PER_MESSAGE = 3
@@ -146,8 +150,14 @@ class LLMGateway:
         *,
         temperature: float,
         max_tokens: int,
-    ) -> AsyncIterator[TokenEvent | Completion]:
-        """TokenEvents as they arrive, then one Completion (always last)."""
+        stop_when: Callable[[str], bool] | None = None,
+    ) -> AsyncGenerator[TokenEvent | Completion, None]:
+        """TokenEvents as they arrive, then one Completion (always last).
+
+        `stop_when(answer_so_far)` true ends the stream there: the connection is closed (a
+        llama.cpp server stops generating when its client hangs up) and the Completion has
+        finish reason `STOPPED_EARLY`. Closing this generator early closes the connection too.
+        """
         model_id = await self.resolve_model(model)
         refreshed = False
         while True:
@@ -167,8 +177,10 @@ class LLMGateway:
                     # Listed but refused: typically known to the catalogue but not loaded.
                     raise ModelNotAvailable(model, self._models or []) from e
                 model_id = fresh
-        async for item in self._consume(response, model, model_id, messages, sent_at, t0):
-            yield item
+        items = self._consume(response, model, model_id, messages, sent_at, t0, stop_when)
+        async with aclosing(items):
+            async for item in items:
+                yield item
 
     async def complete(
         self,
@@ -247,7 +259,8 @@ class LLMGateway:
         messages: list[dict[str, str]],
         sent_at: float,
         t0: float,
-    ) -> AsyncIterator[TokenEvent | Completion]:
+        stop_when: Callable[[str], bool] | None,
+    ) -> AsyncGenerator[TokenEvent | Completion, None]:
         state = _StreamState()
         cut: str | None = None
         try:
@@ -257,6 +270,9 @@ class LLMGateway:
                     break
                 for event in state.take(chunk, time.perf_counter() - t0):
                     yield event
+                if stop_when is not None and stop_when("".join(state.answer)):
+                    state.finish_reason = state.finish_reason or STOPPED_EARLY
+                    break
         except _READ_TIMEOUTS:
             cut = f"no data from the server for {self.read_timeout_s:g} s (read timeout)"
             if state.first_t is None:
