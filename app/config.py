@@ -55,6 +55,19 @@ class RoutingPolicy(StrEnum):
     NEVER = "never"
 
 
+# Every file type a document can be: extension -> MIME type. The loaders pick a parser by
+# the MIME type, the upload dialog filters by it, and ALLOWED_UPLOAD_TYPES is a subset.
+FILE_TYPES: dict[str, str] = {
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".txt": "text/plain",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".pdf": "application/pdf",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name, name.lower())
 
@@ -211,7 +224,7 @@ class Settings(BaseSettings):
 
     # --- Uploads ------------------------------------------------------------------
     max_upload_mb: Annotated[float, Field(gt=0, le=1024)] = Field(
-        20.0, description="Largest accepted file, in MB."
+        20.0, description="Largest file accepted, in MB, for upload and in the knowledge folder."
     )
     allowed_upload_types: str = Field(
         ".md,.txt,.pdf,.docx,.html,.htm",
@@ -321,10 +334,9 @@ class Settings(BaseSettings):
     @classmethod
     def _extensions(cls, v: str) -> str:
         exts = [e.strip().lower() for e in v.split(",") if e.strip()]
-        known = {".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm"}
-        bad = [e for e in exts if e not in known]
+        bad = [e for e in exts if e not in FILE_TYPES]
         if not exts or bad:
-            raise ValueError(f"must be a comma-separated subset of {', '.join(sorted(known))}")
+            raise ValueError(f"must be a comma-separated subset of {', '.join(sorted(FILE_TYPES))}")
         return ",".join(exts)
 
     @model_validator(mode="after")

@@ -24,12 +24,13 @@ from typing import Any
 
 from lxml import etree
 
+from app.config import FILE_TYPES
+from app.retrieval.file_rules import size_problem, type_problem
 from app.retrieval.types import DocumentRejected
 
 log = logging.getLogger(__name__)
 
 SECTION_SEP = " › "
-SUPPORTED = frozenset({".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm"})
 
 # A .docx is a zip; refuse archives that would inflate past these limits.
 MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
@@ -602,35 +603,34 @@ def _short(e: Exception) -> str:
 
 
 # --- entry point --------------------------------------------------------------------------
+# By MIME type: the extensions that have each are listed once, in app.config.FILE_TYPES.
 _LOADERS: dict[str, Callable[[bytes, str, int], Document]] = {
-    ".md": load_markdown,
-    ".markdown": load_markdown,
-    ".txt": load_text,
-    ".html": load_html,
-    ".htm": load_html,
-    ".docx": load_docx,
-    ".pdf": load_pdf,
+    "text/markdown": load_markdown,
+    "text/plain": load_text,
+    "text/html": load_html,
+    FILE_TYPES[".docx"]: load_docx,
+    "application/pdf": load_pdf,
 }
+_KNOWN = frozenset(FILE_TYPES)
 
 
-def _too_big(name: str, size: int, max_bytes: int) -> DocumentRejected:
-    mb = 1024 * 1024
-    return DocumentRejected(f"{name} is {size / mb:.1f} MB, over the {max_bytes / mb:g} MB limit")
+def _check_size(name: str, size: int, max_bytes: int) -> None:
+    problem = size_problem(size, max_bytes)
+    if problem:
+        raise DocumentRejected(f"{name}: {problem}")
 
 
 def load_bytes(
     data: bytes, name: str, max_bytes: int, max_chars: int = DEFAULT_MAX_CHARS
 ) -> Document:
     """Parse `data` as the file `name` (its extension picks the loader)."""
-    ext = Path(name).suffix.lower()
-    loader = _LOADERS.get(ext)
-    if loader is None:
-        raise DocumentRejected(f"{name}: {ext or 'extension-less'} files are not supported")
-    if len(data) > max_bytes:
-        raise _too_big(name, len(data), max_bytes)
+    problem = type_problem(name, _KNOWN)
+    if problem:
+        raise DocumentRejected(f"{name}: {problem}")
+    _check_size(name, len(data), max_bytes)
     if not data.strip():
         raise DocumentRejected(f"{name} is empty")
-    doc = loader(data, name, max_chars)
+    doc = _LOADERS[FILE_TYPES[Path(name).suffix.lower()]](data, name, max_chars)
     if not doc.blocks:
         raise DocumentRejected(f"{name} has no text to index")
     return doc
@@ -640,9 +640,7 @@ def read_file(path: Path, max_bytes: int, name: str | None = None) -> bytes:
     """The file's bytes, refusing oversized or unreadable files before reading them."""
     name = name or path.name
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise _too_big(name, size, max_bytes)
+        _check_size(name, path.stat().st_size, max_bytes)
         return path.read_bytes()
     except OSError as e:
         raise DocumentRejected(f"{name} could not be read ({e.strerror or e})") from e
