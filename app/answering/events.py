@@ -7,6 +7,17 @@ from dataclasses import dataclass
 from app.answering.result import AnswerResult, StepName
 from app.llm.types import TokenKind
 
+# The events are part of the package's public surface as they are (app/answering/__init__).
+__all__ = [
+    "AnswerReset",
+    "AnswerToken",
+    "Done",
+    "Event",
+    "StepFinished",
+    "StepStarted",
+    "StepToken",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class StepEvent:
