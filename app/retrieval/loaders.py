@@ -234,7 +234,9 @@ def _after_front_matter(lines: list[str]) -> tuple[int, list[str]]:
 
 
 class _MarkdownBlocks:
-    """Paragraphs, code blocks and headings of Markdown text, fed one line at a time."""
+    """Paragraphs, code blocks and headings of Markdown text, as blocks."""
+
+    __slots__ = ("blocks", "headings", "para", "text", "title")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -242,60 +244,60 @@ class _MarkdownBlocks:
         self.blocks: list[Block] = []
         self.title: str | None = None
         self.para: list[tuple[int, int]] = []  # (start, end) of the open paragraph's lines
-        self.fence: str | None = None
 
     def flush(self) -> None:
         if self.para:
             self.blocks.append(Block(self.para[0][0], self.para[-1][1], self.headings.path))
             self.para.clear()
 
-    def line(self, line: str, start: int, end: int) -> None:
-        if self.fence is not None:
-            self.para.append((start, end))
-            if line.strip().startswith(self.fence):
-                self.fence = None
-                self.flush()  # a code block is a paragraph of its own
-            return
-        m = _FENCE.match(line)
-        if m:
-            self.flush()
-            self.fence = m.group(1)
-            self.para.append((start, end))
-        elif not line.strip():
-            self.flush()
-        elif not self._heading(line, start, end):
-            self.para.append((start, end))
+    def feed(self, lines: list[str], pos: int) -> None:
+        """Read `lines`, the first of which starts at offset `pos` of the text."""
+        para, fence = self.para, None
+        for line in lines:
+            start, end = pos, pos + len(line)
+            pos = end + 1
+            if fence is not None:
+                para.append((start, end))
+                if line.strip().startswith(fence):
+                    fence = None
+                    self.flush()  # a code block is a paragraph of its own
+                continue
+            m = _FENCE.match(line)
+            if m:
+                self.flush()
+                fence = m.group(1)
+                para.append((start, end))
+            elif not line.strip():
+                if para:
+                    self.flush()
+            elif (atx := _ATX_OPEN.match(line)) or (len(para) == 1 and _SETEXT.match(line)):
+                self._heading(line, start, end, atx)
+            else:
+                para.append((start, end))
+        self.flush()
 
-    def _heading(self, line: str, start: int, end: int) -> bool:
-        """Takes `line` if it is an ATX heading or the underline of a setext one."""
-        atx = _ATX_OPEN.match(line)
-        setext = _SETEXT.match(line)
+    def _heading(self, line: str, start: int, end: int, atx: re.Match[str] | None) -> None:
+        """An ATX heading line, or the underline of a one-line setext heading."""
         if atx:
             self.flush()
             level = len(atx.group(1))
             heading = _collapse(_atx_text(line[atx.end() :]))
-        elif setext and len(self.para) == 1:
-            level = 1 if setext.group(1)[0] == "=" else 2
+        else:
+            level = 1 if line.lstrip()[0] == "=" else 2
             start, text_end = self.para.pop()  # the heading spans its text and underline
             heading = _collapse(self.text[start:text_end])
-        else:
-            return False
         if heading:
             self.headings.push(level, heading)
             if level == 1 and self.title is None:
                 self.title = heading
             self.blocks.append(Block(start, end, self.headings.path, heading=True))
-        return True
 
 
 def load_markdown(data: bytes, name: str, max_chars: int = DEFAULT_MAX_CHARS) -> Document:
     text, truncated = cap_text(decode_text(data, name), max_chars)
     pos, lines = _after_front_matter(text.split("\n"))
     md = _MarkdownBlocks(text)
-    for line in lines:
-        md.line(line, pos, pos + len(line))
-        pos += len(line) + 1
-    md.flush()
+    md.feed(lines, pos)
     return Document(md.title or Path(name).stem, text, tuple(md.blocks), truncated)
 
 
