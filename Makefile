@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 WHEEL_CACHE ?= $(HOME)/.cache/grounded-assistant/wheels
 LOCAL_LLM_PORT ?= 8088
 
-.PHONY: run install install-test test lint format bench bench-scale bench-live bench-startup bench-pipeline bench-load bench-ingest bench-persist eval compare local-llm local-llm-install browser postgres clean
+.PHONY: run install install-test test lint format bench bench-scale bench-live bench-startup bench-pipeline bench-load bench-ingest bench-persist bench-followups eval compare local-llm local-llm-install browser postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ bench-pipeline: install
 ## bench-load: N concurrent chats through the real app vs direct calls to the same server
 bench-load: install-test
 	$(BIN)/python -m app.chat.load_bench $(if $(CHATS),--chats $(CHATS))
+
+## bench-followups: retrieval on the golden follow-ups: user's words, rewrite only, fused
+## (rewrites from the bundled Gemma and the scripted server's good and "Not sure." rewrites)
+bench-followups: install-test local-llm-install
+	$(BIN)/python -m app.eval.followups $(if $(REWRITERS),--rewriters $(REWRITERS))
 
 ## eval: the golden set through the real pipeline under each policy (start a server first)
 eval: install

@@ -8,6 +8,7 @@ value stops start-up with a single line naming the variable, the value and what 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sys
 from enum import StrEnum
@@ -198,6 +199,9 @@ class Settings(BaseSettings):
     """Comma-separated user names that are admins in header and oauth modes."""
     share_uploads: ShareUploads = ShareUploads.ADMINS
     """Who may use 'Add to shared knowledge': admins or everyone."""
+    trusted_proxies: str = ""
+    """Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For/-Proto
+    are believed (empty: none, or 127.0.0.1 and ::1 when AUTH_MODE=header)."""
 
     @field_validator("endpoint")
     @classmethod
@@ -220,6 +224,19 @@ class Settings(BaseSettings):
                     "https://assistant.example.com"
                 )
         return ",".join(origins)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        entries = [e.strip() for e in v.split(",") if e.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network; use e.g. 10.0.0.5,10.1.0.0/16"
+                ) from None
+        return ",".join(entries)
 
     @field_validator("database_url")
     @classmethod

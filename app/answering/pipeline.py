@@ -106,6 +106,27 @@ def _history_for_prompt(history: Sequence[Exchange]) -> list[Exchange]:
     return [Exchange(t.question, " ".join(strip_citations(t.answer).split())) for t in history]
 
 
+def rewrite_prompt(question: str, history: Sequence[Exchange], config: AnswerConfig) -> Prompt:
+    """The prompt that asks the draft model to make a follow-up standalone."""
+    messages = rewrite_messages(
+        question,
+        _history_for_prompt(history),
+        history_turns=config.history_turns,
+        budget=config.context_token_budget,
+    )
+    return Prompt(messages=messages, blocks=[], tokens=count_message_tokens(messages))
+
+
+def search_with_rewrite(
+    library: SearchesLibrary, question: str, rewrite: str, top_k: int, scope: str | None = None
+) -> tuple[list[str], list[Hit]]:
+    """The queries searched and the hits. The user's own words are always searched; a
+    rewrite (when it differs) only adds to what they find, fused by reciprocal rank."""
+    queries = list(dict.fromkeys([question, rewrite]))
+    rankings = [library.search(q, top_k, scope=scope) for q in queries]
+    return queries, fuse_rankings(rankings, top_k) if len(rankings) > 1 else rankings[0]
+
+
 def _scope_label(scope: str | None) -> str:
     return (
         "the shared documents" if scope is None else "the shared documents and this chat's uploads"
@@ -249,13 +270,7 @@ class _Run:
     async def rewrite(self) -> AsyncIterator[Event]:
         yield StepStarted("rewrite")
         t0 = time.perf_counter()
-        messages = rewrite_messages(
-            self.question,
-            self.history,
-            history_turns=self.config.history_turns,
-            budget=self.config.context_token_budget,
-        )
-        prompt = Prompt(messages=messages, blocks=[], tokens=count_message_tokens(messages))
+        prompt = rewrite_prompt(self.question, self.history, self.config)
         call = ModelCall(prompt)
         async for ev in stream_call(
             self.gateway,
@@ -283,11 +298,9 @@ class _Run:
     def retrieve(self, library: SearchesLibrary) -> Iterator[Event]:
         yield StepStarted("retrieve")
         t0 = time.perf_counter()
-        top_k, scope = self.options.top_k, self.scope
-        queries = list(dict.fromkeys([self.question, self.searched_query]))
-        # The user's own words are always searched; a rewrite only adds to what they find.
-        rankings = [library.search(q, top_k, scope=scope) for q in queries]
-        self.hits = fuse_rankings(rankings, top_k) if len(rankings) > 1 else rankings[0]
+        queries, self.hits = search_with_rewrite(
+            library, self.question, self.searched_query, self.options.top_k, self.scope
+        )
         seconds = time.perf_counter() - t0
         name = step_title("retrieve", format_duration(seconds))
         self.steps.append(StepRecord(step="retrieve", name=name, seconds=seconds))

@@ -17,6 +17,7 @@ Endpoints
 - `GET  /_requests`            every chat request received: `[{"body": {...}, "status": 200,
                                "rule": 0 | null}, ...]` (`rule` is the rule's position).
 - `POST /_reset`               back to the start-up state (no rules, default models, no log).
+- `POST /_release`             JSON `{"hold": "name"}`: let streams held under that name go on.
 
 Server-wide switches (endpoint capabilities, as real servers differ):
 - `reject_stream_options`: any request carrying `stream_options` gets HTTP 400 whose message
@@ -47,7 +48,11 @@ Response keys (all optional):
   ends the HTTP body cleanly with neither finish_reason nor [DONE]; "abort" drops the TCP
   connection mid-body;
 - `stall_after` (int) with `stall_s` (float, default 30): stop sending after that many chunks
-  for that long, to trigger the client's read timeout.
+  for that long, to trigger the client's read timeout;
+- `hold_after` (int) with `hold` (str, default "default"): after that many chunks, wait until
+  the test releases that name (`llm.release(name)` or `POST /_release`; at most `hold_s`,
+  default 60), so a test can look at a half-streamed answer while the rest provably has not
+  been sent yet.
 
 With no matching rule the server answers from the prompt: the first sentences after `[1]` in
 the messages, cited as `[1]`, so an unscripted app session still gets a grounded answer.
@@ -61,7 +66,6 @@ import copy
 import json
 import logging
 import re
-import socket
 import threading
 import time
 import uuid
@@ -75,6 +79,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from app.tokens import count_tokens
+from tests.support.background import BackgroundServer
 
 DEFAULT_MODELS = ["Phi-4-mini-instruct-generic-cpu", "gpt-oss-20b-generic-cpu"]
 DEFAULT_CHUNK_CHARS = 6
@@ -110,6 +115,19 @@ class ScriptState:
             self.requests: list[dict[str, Any]] = []
             self.reject_stream_options = False
             self.reject_logprobs = False
+            self.released: set[str] = set()
+
+    def release(self, name: str) -> None:
+        with self.lock:
+            self.released.add(name)
+
+    async def wait_released(self, name: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                if name in self.released:
+                    return
+            await asyncio.sleep(0.02)
 
     def configure(self, payload: dict[str, Any]) -> None:
         with self.lock:
@@ -218,7 +236,7 @@ def build_app(state: ScriptState) -> Starlette:
         state.log(body, 200, index)
         if body.get("stream"):
             return StreamingResponse(
-                _sse(rule, body),
+                _sse(rule, body, state),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
@@ -236,6 +254,10 @@ def build_app(state: ScriptState) -> Starlette:
         state.reset()
         return JSONResponse({"ok": True})
 
+    async def release(request: Request) -> Response:
+        state.release(str((await request.json()).get("hold", "default")))
+        return JSONResponse({"ok": True})
+
     async def health(_: Request) -> Response:
         return JSONResponse({"ok": True})
 
@@ -246,6 +268,7 @@ def build_app(state: ScriptState) -> Starlette:
             Route("/_script", script, methods=["POST"]),
             Route("/_requests", requests_, methods=["GET"]),
             Route("/_reset", reset, methods=["POST"]),
+            Route("/_release", release, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
         ]
     )
@@ -282,7 +305,9 @@ def _logprobs_field(rule: dict[str, Any], body: dict[str, Any], token: str) -> t
     return True, {"content": [entry], "refusal": None}
 
 
-async def _sse(rule: dict[str, Any], body: dict[str, Any]) -> AsyncIterator[bytes]:
+async def _sse(
+    rule: dict[str, Any], body: dict[str, Any], state: ScriptState
+) -> AsyncIterator[bytes]:
     cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time()), body["model"]
     reasoning = str(rule.get("reasoning", ""))
     size = int(rule.get("chunk_chars", DEFAULT_CHUNK_CHARS))
@@ -292,6 +317,7 @@ async def _sse(rule: dict[str, Any], body: dict[str, Any]) -> AsyncIterator[byte
     planned += [("content", p) for p in answer]
     delay = float(rule.get("delay_s", 0))
     cut_after, stall_after = rule.get("cut_after"), rule.get("stall_after")
+    hold_after = rule.get("hold_after")
 
     def event(choices: list[dict[str, Any]], usage: dict | None = None) -> bytes:
         payload: dict[str, Any] = {
@@ -317,6 +343,9 @@ async def _sse(rule: dict[str, Any], body: dict[str, Any]) -> AsyncIterator[byte
             return
         if stall_after is not None and n == int(stall_after):
             await asyncio.sleep(float(rule.get("stall_s", 30)))
+        if hold_after is not None and n == int(hold_after):
+            hold = str(rule.get("hold", "default"))
+            await state.wait_released(hold, float(rule.get("hold_s", 60)))
         if delay:
             await asyncio.sleep(delay)
         choice: dict[str, Any] = {"index": 0, "delta": {key: piece}, "finish_reason": None}
@@ -360,50 +389,16 @@ def _whole(rule: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-class ScriptedLLM:
+class ScriptedLLM(BackgroundServer):
     """The server in a background thread; a context manager (`with ScriptedLLM() as llm:`)."""
 
     def __init__(self, models: list[str] | None = None, host: str = "127.0.0.1") -> None:
         self.state = ScriptState(models)
-        self.host = host
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, 0))
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            build_app(self.state),
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
+        super().__init__(build_app(self.state), host)
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
-
-    def start(self) -> ScriptedLLM:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("scripted LLM server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
-        self._sock.close()
-
-    def __enter__(self) -> ScriptedLLM:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return f"{self.origin}/v1"
 
     # --- scripting from the same process -----------------------------------------------
 
@@ -415,6 +410,10 @@ class ScriptedLLM:
 
     def reset(self) -> None:
         self.state.reset()
+
+    def release(self, hold: str = "default") -> None:
+        """Let streams held by a rule's `hold_after` under this name go on."""
+        self.state.release(hold)
 
     @property
     def requests(self) -> list[dict[str, Any]]:
