@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import replace
+from functools import partial
 
 import pytest
 
@@ -328,27 +329,21 @@ async def test_rewrite_only_with_history_and_its_cost_is_recorded(
     priced = make_settings(
         llm.base_url, knowledge, draft_price_in_per_1k=1.0, draft_price_out_per_1k=2.0
     )
-    gateway = make_gateway(priced)
+    ask = partial(run, settings=priced, library=library, gateway=make_gateway(priced))
+    follow_up = "And how many days?"
     history = [Exchange("What does the leave policy say?", "Employees get annual leave [1].")]
     # No history: no rewrite.
     llm.script([draft_rule(text=GOOD)])
-    r = await run(settings=priced, library=library, gateway=gateway)
+    r = await ask()
     assert "rewrite" not in r.started()
     assert len(llm.requests) == 1
 
     # History but switched off: no rewrite.
     llm.reset()
     llm.script([draft_rule(text=GOOD)])
-    r = await run(
-        "And how many days?",
-        settings=priced,
-        library=library,
-        gateway=gateway,
-        history=history,
-        rewrite=False,
-    )
+    r = await ask(follow_up, history=history, rewrite=False)
     assert "rewrite" not in r.started()
-    assert r.result.searched_query == "And how many days?"
+    assert r.result.searched_query == follow_up
 
     # History and on: the draft model rewrites first, and the step is measured and priced.
     llm.reset()
@@ -358,9 +353,7 @@ async def test_rewrite_only_with_history_and_its_cost_is_recorded(
             draft_rule(text=GOOD),
         ]
     )
-    r = await run(
-        "And how many days?", settings=priced, library=library, gateway=gateway, history=history
-    )
+    r = await ask(follow_up, history=history)
     res = r.result
     assert r.started() == ["rewrite", "retrieve", "draft", "route"]
     assert res.searched_query == QUESTION
