@@ -2,7 +2,7 @@
 
 `python -m app.compare` is the command-line benchmark; `stream_comparison` (in `view`) is
 the pure part of the chat's compare view: one question, one retrieved context, both models
-streamed one after the other, and a latency chart. `compare_question` is the same, whole.
+streamed one after the other, and a latency chart. `final_comparison` gives its result whole.
 """
 
 from app.compare.core import (
@@ -21,7 +21,7 @@ from app.compare.view import (
     ModelFinished,
     ModelStarted,
     ModelToken,
-    compare_question,
+    final_comparison,
     stream_comparison,
 )
 
@@ -36,7 +36,7 @@ __all__ = [
     "ModelStarted",
     "ModelStats",
     "ModelToken",
-    "compare_question",
+    "final_comparison",
     "final_sample",
     "stream_comparison",
     "stream_measured_call",

@@ -115,16 +115,9 @@ async def stream_comparison(
     yield ComparisonDone(Comparison(question, labels, answers, _chart(answers), hits))
 
 
-async def compare_question(
-    question: str,
-    library: SearchesLibrary,
-    gateway: StreamsCompletions,
-    settings: Settings,
-    models: Sequence[str] | None = None,
-    scope: str | None = None,
-) -> Comparison:
-    """The whole comparison at once (`stream_comparison` without the streaming)."""
-    async for event in stream_comparison(question, library, gateway, settings, models, scope):
+async def final_comparison(events: AsyncIterator[CompareEvent]) -> Comparison:
+    """The comparison that ends a `stream_comparison`, the events before it passed over."""
+    async for event in events:
         if isinstance(event, ComparisonDone):
             return event.comparison
     raise AssertionError("stream_comparison always ends with ComparisonDone")

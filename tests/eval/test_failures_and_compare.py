@@ -15,7 +15,7 @@ from app.compare import (
     ModelFinished,
     ModelStarted,
     ModelToken,
-    compare_question,
+    final_comparison,
     stream_comparison,
 )
 from app.compare.__main__ import main as compare_main
@@ -136,9 +136,10 @@ async def test_compare_view_gives_both_models_the_same_context(llm, knowledge, t
     )
     gateway = LLMGateway(settings)
     try:
-        result = await compare_question(
+        events = stream_comparison(
             "How often are passwords rotated?", Library.open(settings), gateway, settings
         )
+        result = await final_comparison(events)
     finally:
         await gateway.aclose()
     assert [a.model for a in result.answers] == ["phi-4-mini", "gpt-oss-20b"]
