@@ -10,9 +10,9 @@ import pytest
 
 from app.answering import Answerer
 from app.compare import (
-    ComparisonDone,
+    ComparedAnswer,
+    Comparison,
     ContextReady,
-    ModelFinished,
     ModelStarted,
     ModelToken,
     final_comparison,
@@ -187,12 +187,12 @@ async def test_compare_streams_each_answer_and_keeps_one_when_the_other_breaks_m
         ModelStarted,
         ModelToken,
         ModelToken,
-        ModelFinished,
+        ComparedAnswer,
         ModelStarted,
         ModelToken,
         ModelToken,
-        ModelFinished,
-        ComparisonDone,
+        ComparedAnswer,
+        Comparison,
     ], shape
     assert tokens == [
         ("phi-4-mini", "Passwords are "),
@@ -200,8 +200,8 @@ async def test_compare_streams_each_answer_and_keeps_one_when_the_other_breaks_m
         ("gpt-oss-20b", "Every 90 "),
         ("gpt-oss-20b", "days [1]."),
     ]
-    broken, whole = events[-1].comparison.answers
+    broken, whole = events[-1].answers
     assert broken.sample is not None and broken.sample.text == "Passwords are rotated every"
     assert broken.error and "connection" in broken.error
     assert whole.error is None and whole.sample and whole.sample.text == "Every 90 days [1]."
-    assert events[-1].comparison.chart_png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert events[-1].chart_png[:8] == b"\x89PNG\r\n\x1a\n"
