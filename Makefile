@@ -48,7 +48,7 @@ bench-scale: install
 
 ## bench-ingest: event-loop gaps while hostile files are uploaded, against a no-upload baseline
 bench-ingest: install
-	$(BIN)/python -m app.ingest_bench
+	$(BIN)/python -m app.retrieval.bench_ingest
 
 ## bench-persist: resume, sidebar page and per-turn persistence cost against baselines
 bench-persist: install

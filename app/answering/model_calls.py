@@ -4,8 +4,7 @@ insufficient-context marker so it never flashes up in the answer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,7 +25,7 @@ class StreamsCompletions(Protocol):
         temperature: float,
         max_tokens: int,
         stop_when: Callable[[str], bool] | None = None,
-    ) -> AsyncGenerator[TokenEvent | Completion, None]: ...
+    ) -> AsyncIterator[TokenEvent | Completion]: ...
 
 
 class MarkerGate:
@@ -83,19 +82,17 @@ async def stream_call(
     while True:
         call.attempts += 1
         try:
-            stream = gateway.stream(
+            async for item in gateway.stream(
                 model,
                 call.prompt.messages,
                 temperature=temperature,
                 max_tokens=max_tokens,
                 stop_when=stop_when,
-            )
-            async with aclosing(stream):  # a caller that stops early hangs up at once
-                async for item in stream:
-                    if isinstance(item, Completion):
-                        call.completion = item
-                    else:
-                        yield item
+            ):
+                if isinstance(item, Completion):
+                    call.completion = item
+                else:
+                    yield item
             break
         except ContextTooLong as e:
             if refit is None or call.attempts > 1:

@@ -33,7 +33,7 @@ fluently.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -350,8 +350,7 @@ class _Run:
     ) -> AsyncIterator[StepToken | str | ModelCall]:
         """A draft or escalation call: the step's model, refitted to `hits` if too long."""
         model = self.config.escalation_model if step == "escalate" else self.config.draft_model
-        return _stream_step(
-            step,
+        calls = stream_call(
             self.gateway,
             model,
             prompt,
@@ -359,6 +358,7 @@ class _Run:
             temperature=self.options.temperature,
             max_tokens=self.config.max_answer_tokens,
         )
+        return _stream_step(step, calls)
 
     async def draft(self, prompt: Prompt) -> AsyncIterator[Event | ModelCall]:
         """The draft step's events, then its ModelCall."""
@@ -504,22 +504,13 @@ class _Run:
 
 
 async def _stream_step(
-    step: StepName,
-    gateway: StreamsCompletions,
-    model: str,
-    prompt: Prompt,
-    refit: Callable[[int], Prompt] | None,
-    *,
-    temperature: float,
-    max_tokens: int,
+    step: StepName, calls: AsyncIterator[TokenEvent | ModelCall]
 ) -> AsyncIterator[StepToken | str | ModelCall]:
-    """A model step's tokens as StepTokens, the answer text that is safe to show (as plain
-    str; the insufficient-context marker is held back), and the ModelCall last."""
+    """A model call's tokens as the step's StepTokens, the answer text that is safe to show
+    (as plain str; the insufficient-context marker is held back), and the ModelCall last."""
     gate = MarkerGate()
     call: ModelCall | None = None
-    async for ev in stream_call(
-        gateway, model, prompt, refit, temperature=temperature, max_tokens=max_tokens
-    ):
+    async for ev in calls:
         if isinstance(ev, ModelCall):
             call = ev
             continue

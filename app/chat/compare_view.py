@@ -9,18 +9,10 @@ from typing import Any
 import chainlit as cl
 from chainlit.types import CommandDict
 
+from app import compare
 from app.answering import format_duration, inert_markdown, literal, source_panel
 from app.chat.streaming import Throttled, show_events
-from app.compare import (
-    ComparedAnswer,
-    CompareEvent,
-    ComparisonDone,
-    ContextReady,
-    ModelFinished,
-    ModelStarted,
-    ModelToken,
-    stream_comparison,
-)
+from app.compare import ComparedAnswer
 from app.retrieval.types import Hit
 from app.services import Services
 
@@ -80,18 +72,18 @@ class CompareView:
         self.model = ""
         self.stream = Throttled()
 
-    async def handle(self, event: CompareEvent) -> None:
+    async def handle(self, event: compare.CompareEvent) -> None:
         match event:
-            case ContextReady(sources=sources, hits=hits):
+            case compare.ContextReady(sources=sources, hits=hits):
                 await self._context(sources, hits)
-            case ModelStarted(model=model):
+            case compare.ModelStarted(model=model):
                 await self._start(model)
-            case ModelToken(text=text):
+            case compare.ModelToken(text=text):
                 if self.stream.add(text):
                     await self._flush()
-            case ModelFinished(answer=answer):
+            case ComparedAnswer() as answer:
                 await self._finish(answer)
-            case ComparisonDone(comparison=comparison):
+            case compare.Comparison() as comparison:
                 chart = cl.Image(content=comparison.chart_png, name="latency.png", display="inline")
                 await cl.Message(content=CHART_CAPTION, author="Compare", elements=[chart]).send()
 
@@ -137,7 +129,7 @@ async def show_comparison(question: str, scope: str | None, services: Services) 
     settings = services.settings
     models = (settings.draft_model, settings.escalation_model)
     view = CompareView(f"Compare · {' vs '.join(models)}")
-    events = stream_comparison(
+    events = compare.stream_comparison(
         question, services.library, services.gateway, settings, models, scope=scope
     )
     await show_events(events, view)

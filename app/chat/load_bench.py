@@ -81,6 +81,24 @@ async def _direct(client: httpx.AsyncClient, base: str) -> Timing:
     return Timing(first if first is not None else total, total)
 
 
+async def _connect(sio: socketio.AsyncClient, url: str) -> None:
+    """Log in and open the chat's socket, as the browser does."""
+    auth = {"sessionId": str(uuid.uuid4()), "clientType": "webapp", "userEnv": "{}"}
+    # AUTH_MODE=local logs everyone in as the local user, through Chainlit's header login.
+    async with httpx.AsyncClient(timeout=120) as http:
+        login = await http.post(f"{url}/auth/header")
+    cookie = "; ".join(f"{k}={v}" for k, v in login.cookies.items())
+    await sio.connect(
+        url,
+        socketio_path="/ws/socket.io",
+        transports=["websocket"],
+        auth=auth,
+        headers={"Cookie": cookie},
+        wait_timeout=60,  # the client's default (1 s) gives up while 40 chats log in at once
+    )
+    await sio.emit("connection_successful")
+
+
 async def _chat(url: str, turns: int) -> list[Timing]:
     """One browser-like chat: connect, wait for the chat to start, ask `turns` questions."""
     sio = socketio.AsyncClient(reconnection=False)
@@ -99,20 +117,7 @@ async def _chat(url: str, turns: int) -> list[Timing]:
         if event == "task_end" and state["started"]:
             done.set()
 
-    auth = {"sessionId": str(uuid.uuid4()), "clientType": "webapp", "userEnv": "{}"}
-    # AUTH_MODE=local logs everyone in as the local user, through Chainlit's header login.
-    async with httpx.AsyncClient(timeout=120) as http:
-        login = await http.post(f"{url}/auth/header")
-    cookie = "; ".join(f"{k}={v}" for k, v in login.cookies.items())
-    await sio.connect(
-        url,
-        socketio_path="/ws/socket.io",
-        transports=["websocket"],
-        auth=auth,
-        headers={"Cookie": cookie},
-        wait_timeout=60,  # the client's default (1 s) gives up while 40 chats log in at once
-    )
-    await sio.emit("connection_successful")
+    await _connect(sio, url)
     await asyncio.wait_for(ready.wait(), 60)
     timings = []
     for _ in range(turns):

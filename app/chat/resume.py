@@ -13,7 +13,7 @@ from typing import Any
 
 from app.answering import Exchange
 from app.chat.uploads import chat_folder
-from app.ingest import run_ingest
+from app.retrieval.ingest import run_ingest
 from app.retrieval.library import Library
 from app.retrieval.types import DocumentRejected
 

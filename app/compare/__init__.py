@@ -2,7 +2,7 @@
 
 `python -m app.compare` is the command-line benchmark; `stream_comparison` (in `view`) is
 the pure part of the chat's compare view: one question, one retrieved context, both models
-streamed one after the other, and a latency chart. `compare_question` is the same, whole.
+streamed one after the other, and a latency chart. `final_comparison` gives its result whole.
 """
 
 from app.compare.core import (
@@ -16,12 +16,10 @@ from app.compare.view import (
     ComparedAnswer,
     CompareEvent,
     Comparison,
-    ComparisonDone,
     ContextReady,
-    ModelFinished,
     ModelStarted,
     ModelToken,
-    compare_question,
+    final_comparison,
     stream_comparison,
 )
 
@@ -30,13 +28,11 @@ __all__ = [
     "CompareEvent",
     "ComparedAnswer",
     "Comparison",
-    "ComparisonDone",
     "ContextReady",
-    "ModelFinished",
     "ModelStarted",
     "ModelStats",
     "ModelToken",
-    "compare_question",
+    "final_comparison",
     "final_sample",
     "stream_comparison",
     "stream_measured_call",

@@ -55,17 +55,9 @@ class ModelToken:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class ModelFinished:
-    answer: ComparedAnswer
-
-
-@dataclass(frozen=True, slots=True)
-class ComparisonDone:
-    comparison: Comparison
-
-
-CompareEvent = ContextReady | ModelStarted | ModelToken | ModelFinished | ComparisonDone
+# A model's finished answer is its `ComparedAnswer`, and the whole `Comparison` comes last:
+# final records are yielded as themselves, as `stream_call` yields its `ModelCall`.
+CompareEvent = ContextReady | ModelStarted | ModelToken | ComparedAnswer | Comparison
 
 
 def grounded_prompt(
@@ -87,7 +79,7 @@ async def stream_comparison(
 ) -> AsyncIterator[CompareEvent]:
     """Ask each model in turn (one after the other, so neither slows the other's timings)
     and stream its answer; a model that fails, before or during its answer, is reported in
-    its `ModelFinished` and the next model is still asked. `ComparisonDone` comes last."""
+    its `ComparedAnswer` and the next model is still asked. The `Comparison` comes last."""
     prompt = grounded_prompt(question, library, settings, scope)
     labels, hits = [b.label for b in prompt.blocks], [b.hit for b in prompt.blocks]
     yield ContextReady(labels, hits)
@@ -111,23 +103,16 @@ async def stream_comparison(
             answer = ComparedAnswer(model, None, e.user_message)
         assert answer is not None, "a measured call always ends with a sample"
         answers.append(answer)
-        yield ModelFinished(answer)
-    yield ComparisonDone(Comparison(question, labels, answers, _chart(answers), hits))
+        yield answer
+    yield Comparison(question, labels, answers, _chart(answers), hits)
 
 
-async def compare_question(
-    question: str,
-    library: SearchesLibrary,
-    gateway: StreamsCompletions,
-    settings: Settings,
-    models: Sequence[str] | None = None,
-    scope: str | None = None,
-) -> Comparison:
-    """The whole comparison at once (`stream_comparison` without the streaming)."""
-    async for event in stream_comparison(question, library, gateway, settings, models, scope):
-        if isinstance(event, ComparisonDone):
-            return event.comparison
-    raise AssertionError("stream_comparison always ends with ComparisonDone")
+async def final_comparison(events: AsyncIterator[CompareEvent]) -> Comparison:
+    """The comparison that ends a `stream_comparison`, the events before it passed over."""
+    async for event in events:
+        if isinstance(event, Comparison):
+            return event
+    raise AssertionError("stream_comparison always ends with its Comparison")
 
 
 def _chart(answers: Sequence[ComparedAnswer]) -> bytes:

@@ -25,8 +25,9 @@ from app.retrieval.analyzer import analyze
 from app.retrieval.bm25 import SHARED, BM25Index, BM25Params, restore, search
 from app.retrieval.cache import CachedDoc, FileEntry, IndexCache, Manifest, content_id, signature
 from app.retrieval.docstore import DocRecord, InMemoryChunks, LibraryState, doc_tags, slots_of
+from app.retrieval.file_rules import type_problem
 from app.retrieval.isolation import ParseLimits, prepare_file
-from app.retrieval.loaders import SUPPORTED, read_file
+from app.retrieval.loaders import read_file
 from app.retrieval.types import Chunk, DocumentRejected, Hit, IngestResult
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class Library:
         self._next_group = SHARED
         self._manifest = Manifest()
         self._skipped: dict[str, str] = {}
-        self._allowed = frozenset(settings.upload_extensions & SUPPORTED)
+        self._allowed = settings.upload_extensions
 
     @classmethod
     def open(cls, settings: Settings) -> Library:
@@ -74,13 +75,9 @@ class Library:
         return CachedDoc(doc_id, name, p.title, p.chunks, terms), p.truncated
 
     def _check_type(self, name: str) -> None:
-        ext = os.path.splitext(name)[1].lower()
-        allowed = self._allowed
-        if ext not in allowed:
-            raise DocumentRejected(
-                f"{name}: {ext or 'extension-less'} files are not accepted "
-                f"(allowed: {', '.join(sorted(allowed))})"
-            )
+        problem = type_problem(name, self._allowed)
+        if problem:
+            raise DocumentRejected(f"{name}: {problem}")
 
     # --- changing the state (under the writer lock) ---------------------------------------
     def _publish(self, docs: dict[int, DocRecord], keys: dict, groups: dict[str, int]) -> None:

@@ -2,13 +2,14 @@
 
 import re
 
-from app.answering.result import AnswerResult, ModelUsage, Route
+from app.answering.result import ModelUsage, Route
 from app.answering.views import answer_markdown, citation_views, details_markdown, source_panel
 from app.chat.compare_view import answer_text
 from app.chat.preferences import preferences, widgets
 from app.compare import CallSample, ComparedAnswer
 from app.config import RoutingPolicy, load_settings
 from app.retrieval.types import Chunk, Hit
+from tests.answering.factories import answer_result as result
 
 
 def hit(n: int, **kw) -> Hit:
@@ -24,18 +25,6 @@ def hit(n: int, **kw) -> Hit:
         text=kw.get("text", f"Passage {n} text.\n\nSecond paragraph."),
     )
     return Hit(chunk=chunk, score=kw.get("score", 3.5), rank=n)
-
-
-def result(**kw) -> AnswerResult:
-    base = dict(
-        question="q",
-        searched_query="q",
-        scope=None,
-        answer="An answer [1].",
-        route=Route("draft_kept"),
-    )
-    base.update(kw)
-    return AnswerResult(reasons=[], **base)
 
 
 def test_source_panel_shows_file_page_section_score_and_text():

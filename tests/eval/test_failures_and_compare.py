@@ -10,12 +10,12 @@ import pytest
 
 from app.answering import Answerer
 from app.compare import (
-    ComparisonDone,
+    ComparedAnswer,
+    Comparison,
     ContextReady,
-    ModelFinished,
     ModelStarted,
     ModelToken,
-    compare_question,
+    final_comparison,
     stream_comparison,
 )
 from app.compare.__main__ import main as compare_main
@@ -136,9 +136,10 @@ async def test_compare_view_gives_both_models_the_same_context(llm, knowledge, t
     )
     gateway = LLMGateway(settings)
     try:
-        result = await compare_question(
+        events = stream_comparison(
             "How often are passwords rotated?", Library.open(settings), gateway, settings
         )
+        result = await final_comparison(events)
     finally:
         await gateway.aclose()
     assert [a.model for a in result.answers] == ["phi-4-mini", "gpt-oss-20b"]
@@ -186,12 +187,12 @@ async def test_compare_streams_each_answer_and_keeps_one_when_the_other_breaks_m
         ModelStarted,
         ModelToken,
         ModelToken,
-        ModelFinished,
+        ComparedAnswer,
         ModelStarted,
         ModelToken,
         ModelToken,
-        ModelFinished,
-        ComparisonDone,
+        ComparedAnswer,
+        Comparison,
     ], shape
     assert tokens == [
         ("phi-4-mini", "Passwords are "),
@@ -199,8 +200,8 @@ async def test_compare_streams_each_answer_and_keeps_one_when_the_other_breaks_m
         ("gpt-oss-20b", "Every 90 "),
         ("gpt-oss-20b", "days [1]."),
     ]
-    broken, whole = events[-1].comparison.answers
+    broken, whole = events[-1].answers
     assert broken.sample is not None and broken.sample.text == "Passwords are rotated every"
     assert broken.error and "connection" in broken.error
     assert whole.error is None and whole.sample and whole.sample.text == "Every 90 days [1]."
-    assert events[-1].comparison.chart_png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert events[-1].chart_png[:8] == b"\x89PNG\r\n\x1a\n"
