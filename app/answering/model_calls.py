@@ -18,7 +18,13 @@ from app.llm.types import Completion, TokenEvent
 
 class StreamsCompletions(Protocol):
     def stream(
-        self, model: str, messages: list[dict[str, str]], *, temperature: float, max_tokens: int
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop_when: Callable[[str], bool] | None = None,
     ) -> AsyncIterator[TokenEvent | Completion]: ...
 
 
@@ -66,16 +72,22 @@ async def stream_call(
     *,
     temperature: float,
     max_tokens: int,
+    stop_when: Callable[[str], bool] | None = None,
 ) -> AsyncIterator[TokenEvent | ModelCall]:
     """Stream one call: its token events, then its `ModelCall` record last (as the gateway
     yields its `Completion` last). On ContextTooLong (always raised before the first token)
-    refit the prompt to `shrink_budget` and try exactly once more."""
+    refit the prompt to `shrink_budget` and try exactly once more. `stop_when` as in
+    `LLMGateway.stream`."""
     call = ModelCall(prompt)
     while True:
         call.attempts += 1
         try:
             async for item in gateway.stream(
-                model, call.prompt.messages, temperature=temperature, max_tokens=max_tokens
+                model,
+                call.prompt.messages,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                stop_when=stop_when,
             ):
                 if isinstance(item, Completion):
                     call.completion = item

@@ -58,9 +58,11 @@ from app.answering.model_calls import (
 from app.answering.options import AnswerConfig, AskOptions, Exchange
 from app.answering.prompting import (
     Prompt,
+    RewriteChoice,
     build_messages,
-    clean_rewrite,
+    choose_rewrite,
     count_message_tokens,
+    first_line_done,
     fit_prompt,
     needs_context,
     rewrite_messages,
@@ -84,6 +86,7 @@ from app.answering.routing import (
 )
 from app.answering.steps import step_title
 from app.llm.errors import EndpointUnreachable
+from app.llm.gateway import STOPPED_EARLY
 from app.llm.types import Completion, TokenEvent
 from app.retrieval.fusion import fuse_rankings
 
@@ -115,6 +118,34 @@ def rewrite_prompt(question: str, history: Sequence[Exchange], config: AnswerCon
         budget=config.context_token_budget,
     )
     return Prompt(messages=messages, blocks=[], tokens=count_message_tokens(messages))
+
+
+def rewrite_call(
+    gateway: StreamsCompletions, config: AnswerConfig, prompt: Prompt
+) -> AsyncIterator[TokenEvent | ModelCall]:
+    """The rewrite call, read only up to the end of the reply's first line: the one line
+    `choose_rewrite` uses. At temperature 0 the rest cannot change it, and a slow model
+    would spend seconds writing it."""
+    return stream_call(
+        gateway,
+        config.draft_model,
+        prompt,
+        None,
+        temperature=0.0,
+        max_tokens=REWRITE_MAX_TOKENS,
+        stop_when=first_line_done,
+    )
+
+
+def rewrite_notes(question: str, choice: RewriteChoice, completion: Completion) -> list[str]:
+    """What the Rewrite step says about the line it read and what was searched."""
+    if choice.unused is None:
+        notes = [f"“{question.strip()}” → “{choice.query}”"]
+    else:
+        notes = [f"Rewrite not used: {choice.unused}; searched the question as asked."]
+    if completion.finish_reason == STOPPED_EARLY:
+        notes.append("Read up to the end of the reply's first line, the only line used.")
+    return notes
 
 
 def search_with_rewrite(
@@ -272,21 +303,15 @@ class _Run:
         t0 = time.perf_counter()
         prompt = rewrite_prompt(self.question, self.history, self.config)
         call = ModelCall(prompt)
-        async for ev in stream_call(
-            self.gateway,
-            self.config.draft_model,
-            prompt,
-            None,
-            temperature=0.0,
-            max_tokens=REWRITE_MAX_TOKENS,
-        ):
+        async for ev in rewrite_call(self.gateway, self.config, prompt):
             if isinstance(ev, ModelCall):
                 call = ev
             else:
                 yield StepToken("rewrite", ev.text, ev.kind)
         if call.completion is not None and not call.completion.incomplete:
-            self.searched_query = clean_rewrite(call.completion.text, self.question)
-            call.notes.append(f"“{self.question.strip()}” → “{self.searched_query}”")
+            choice = choose_rewrite(call.completion.text, self.question, self.history)
+            self.searched_query = choice.query
+            call.notes.extend(rewrite_notes(self.question, choice, call.completion))
         else:
             if isinstance(call.error, EndpointUnreachable):
                 self.endpoint_down = call.error

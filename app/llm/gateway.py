@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +40,9 @@ from app.llm.openai_errors import (
 from app.llm.thinking import ThinkSplitter
 from app.llm.types import Completion, Timing, TokenEvent, TokenKind
 from app.tokens import count_tokens
+
+# The finish reason of a stream the caller's `stop_when` ended: the rest was not read.
+STOPPED_EARLY = "stopped_early"
 
 # Chat templates add a few tokens per message around the content; the usual estimate.
 _TOKENS_PER_MESSAGE = 3
@@ -130,8 +133,14 @@ class LLMGateway:
         *,
         temperature: float,
         max_tokens: int,
+        stop_when: Callable[[str], bool] | None = None,
     ) -> AsyncIterator[TokenEvent | Completion]:
-        """TokenEvents as they arrive, then one Completion (always last)."""
+        """TokenEvents as they arrive, then one Completion (always last).
+
+        `stop_when(answer_so_far)` true ends the stream there: the connection is closed (a
+        llama.cpp server stops generating when its client hangs up) and the Completion has
+        finish reason `STOPPED_EARLY`.
+        """
         state = _StreamState()
         # This block owns the response: it is closed as soon as reading ends, however it
         # ends (finished, cut, stalled, or the caller stopped listening).
@@ -139,7 +148,7 @@ class LLMGateway:
             sent = await self._send(
                 stack, model, messages, temperature=temperature, max_tokens=max_tokens
             )
-            async for event in self._read(sent, state):
+            async for event in self._read(sent, state, stop_when):
                 yield event
         for event in state.flush(time.perf_counter() - sent.t0):
             yield event
@@ -255,8 +264,11 @@ class LLMGateway:
                 extra["top_logprobs"] = self.top_logprobs
         return extra
 
-    async def _read(self, sent: _Sent, state: _StreamState) -> AsyncIterator[TokenEvent]:
-        """The token events of an open response until it ends; `state.cut` says if it broke."""
+    async def _read(
+        self, sent: _Sent, state: _StreamState, stop_when: Callable[[str], bool] | None
+    ) -> AsyncIterator[TokenEvent]:
+        """The token events of an open response until it ends (or `stop_when` says enough);
+        `state.cut` says if it broke."""
         try:
             async for chunk in _sse_chunks(sent.response.iter_lines()):
                 if isinstance(chunk.get("error"), dict | str):
@@ -264,6 +276,9 @@ class LLMGateway:
                     return
                 for event in state.take(chunk, time.perf_counter() - sent.t0):
                     yield event
+                if stop_when is not None and stop_when("".join(state.answer)):
+                    state.finish_reason = state.finish_reason or STOPPED_EARLY
+                    return
         except READ_TIMEOUTS:
             state.cut = f"no data from the server for {self.read_timeout_s:g} s (read timeout)"
             if state.first_t is None:

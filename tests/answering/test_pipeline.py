@@ -415,7 +415,44 @@ async def test_a_poor_rewrite_never_loses_what_the_users_words_find(
     assert r.result.hits and r.result.hits[0].chunk.source == "expenses.md"
     draft_req = llm.requests[-1]
     assert "40 euros per day" in draft_req["messages"][-1]["content"]
-    assert "Not sure." in r.finished("retrieve").detail  # both queries are shown
+    # It shares no word with the conversation, so it is not searched at all (fused in, it
+    # would only push what the user's words found down a place), and the step says why.
+    assert r.result.searched_query == "And how are meals during business travel reimbursed?"
+    assert "Not sure." not in r.finished("retrieve").detail
+    assert "Rewrite not used: “Not sure.” shares no word" in r.finished("rewrite").detail
+    assert (
+        "Question: And how are meals during business travel reimbursed?"
+        in (draft_req["messages"][-1]["content"])
+    )
+
+
+async def test_a_rambling_rewrite_is_read_to_its_first_line_only(llm, settings, library, gateway):
+    # A slow model's whole reply would cost tens of seconds; only its first line is used.
+    # The server holds the rest of the reply: reading on would wait for it.
+    history = [Exchange("What does the leave policy say?", "Employees get annual leave [1].")]
+    reply = ["How many days of ", "annual leave do full-time employees get?\n", "Also, "]
+    reply += ["the policy says", " more.\n"] * 30
+    rewrite = draft_rule(system_contains="standalone", chunks=reply, hold_after=2, hold="rest")
+    llm.script([rewrite, draft_rule(text=GOOD)])
+    try:
+        r = await run(
+            "And how many days?",
+            settings=settings,
+            library=library,
+            gateway=gateway,
+            history=history,
+        )
+        # Hung up before the held rest was sent.
+        assert await llm.ended(0) == "disconnected"
+    finally:
+        llm.release("rest")
+    assert r.result.searched_query == QUESTION
+    assert r.result.route == "draft_kept" and r.visible == GOOD  # the answer still comes
+    step = r.finished("rewrite")
+    assert f"“And how many days?” → “{QUESTION}”" in step.detail  # the line used
+    assert "first line" in step.detail and "stopped_early" in step.detail
+    streamed = "".join(e.text for e in r.events if isinstance(e, StepToken) and e.step == "rewrite")
+    assert QUESTION in streamed and "the policy says" not in streamed
 
 
 async def test_a_standalone_follow_up_is_not_rewritten(llm, settings, library, gateway):

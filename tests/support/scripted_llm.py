@@ -15,7 +15,9 @@ Endpoints
                                "reject_stream_options": false, "reject_logprobs": false}`;
                                every key optional; rules replace the list unless `append`.
 - `GET  /_requests`            every chat request received: `[{"body": {...}, "status": 200,
-                               "rule": 0 | null}, ...]` (`rule` is the rule's position).
+                               "rule": 0 | null, "ended": ...}, ...]` (`rule` is the rule's
+                               position; `ended`, for streams: null while streaming, then
+                               "complete" or "disconnected" when the client hung up first).
 - `POST /_reset`               back to the start-up state (no rules, default models, no log).
 - `POST /_release`             JSON `{"hold": "name"}`: let streams held under that name go on.
 
@@ -153,9 +155,15 @@ class ScriptState:
                     return i, copy.deepcopy(rule)
         return None, None
 
-    def log(self, body: dict[str, Any], status: int, rule: int | None) -> None:
+    def log(self, body: dict[str, Any], status: int, rule: int | None) -> dict[str, Any]:
+        entry = {"body": body, "status": status, "rule": rule, "ended": None}
         with self.lock:
-            self.requests.append({"body": body, "status": status, "rule": rule})
+            self.requests.append(entry)
+        return entry
+
+    def ended(self, entry: dict[str, Any], how: str) -> None:
+        with self.lock:
+            entry["ended"] = how
 
 
 def _last(messages: list[dict[str, Any]], role: str) -> str:
@@ -233,10 +241,10 @@ def build_app(state: ScriptState) -> Starlette:
             if "body" in rule:
                 return JSONResponse(rule["body"], status_code=status)
             return _error(status, str(rule.get("error", "scripted error")))
-        state.log(body, 200, index)
+        entry = state.log(body, 200, index)
         if body.get("stream"):
             return StreamingResponse(
-                _sse(rule, body, state),
+                _watched(_sse(rule, body, state), state, entry),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
@@ -362,6 +370,20 @@ async def _sse(
     yield b"data: [DONE]\n\n"
 
 
+async def _watched(
+    stream: AsyncIterator[bytes], state: ScriptState, entry: dict[str, Any]
+) -> AsyncIterator[bytes]:
+    """The stream, noting in its log entry whether it was sent whole or the client hung up
+    (Starlette cancels the body when it sees the disconnect)."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    except (asyncio.CancelledError, GeneratorExit):
+        state.ended(entry, "disconnected")
+        raise
+    state.ended(entry, "complete")
+
+
 def _whole(rule: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     answer = "".join(_answer_chunks(rule))
     reasoning = str(rule.get("reasoning", ""))
@@ -425,6 +447,16 @@ class ScriptedLLM(BackgroundServer):
     def log(self) -> list[dict[str, Any]]:
         with self.state.lock:
             return list(self.state.requests)
+
+    async def ended(self, n: int, timeout_s: float = 10.0) -> str | None:
+        """How request `n`'s stream ended ("complete" or "disconnected") once the server has
+        noticed; None if it has not within `timeout_s` (it is still streaming)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if how := self.log[n]["ended"]:
+                return how
+            await asyncio.sleep(0.02)
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

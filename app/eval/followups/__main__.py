@@ -3,14 +3,20 @@
     python -m app.eval.followups [--golden eval/golden.jsonl] [--rewriters gemma,good,bad]
 
 For every `followup` case the draft model is asked for a standalone rewrite exactly as the
-pipeline asks it (`rewrite_prompt`, temperature 0, `clean_rewrite`), and retrieval is
-scored (hit@k and MRR against the case's `sources`) for three strategies:
+pipeline asks it (`rewrite_call`: `rewrite_prompt`, temperature 0, read to the end of the
+first line), and retrieval is scored (hit@k and MRR against the case's `sources`) for
+three strategies:
 
 - `words`: the user's own words only (no rewrite at all);
 - `rewrite`: the rewrite only, as the pipeline did before (the rewrite replaced the question);
 - `fused`: what the pipeline does now (`search_with_rewrite`): the user's words always, the
-  rewrite fused in by reciprocal rank, and no rewrite when `needs_context` says the
-  question stands alone.
+  rewrite fused in by reciprocal rank unless `choose_rewrite` drops it (empty, an echo, or
+  no word shared with the conversation), and no rewrite at all when `needs_context` says
+  the question stands alone.
+
+It counts the rewrites each strategy searched, skipped (standalone) and dropped, and
+scores the standalone cases both as they are searched and as if their rewrite had been
+fused in, which shows what skipping them costs.
 
 Rewriters, each a real OpenAI-compatible server over HTTP:
 - `gemma`: the bundled Gemma 3 270M (`scripts.local_llm`, started here), whose rewrites
@@ -34,9 +40,16 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.answering.prompting import needs_context
 from app.config import Settings, SettingsError, load_settings
-from app.eval.followups.measure import STRATEGIES, CaseRow, first_rank, run_rewriter, score
+from app.eval.followups.measure import (
+    STRATEGIES,
+    CaseRow,
+    first_rank,
+    rewrite_counts,
+    run_rewriter,
+    score,
+    skipping_cost,
+)
 from app.eval.followups.servers import REWRITERS, ROOT, rewriter_endpoint
 from app.eval.golden import GoldenCase, GoldenError, load_golden
 from app.retrieval.library import Library
@@ -51,19 +64,26 @@ def _rank(n: int | None) -> str:
     return "–" if n is None else str(n)
 
 
+def _now(r: CaseRow) -> str:
+    """What the pipeline now does with the case's rewrite."""
+    if r.skipped:
+        return "skipped (standalone)"
+    if r.error:
+        return f"failed: {_clip(r.error)}"
+    return "searched" if r.unused is None else "dropped"
+
+
 def print_cases(name: str, what: str, rows: Sequence[CaseRow]) -> None:
     print(f"\n{name}: {what}")
-    print("| case | needs context | rewrite searched (reply) | rank words / rewrite / fused |")
-    print("| --- | --- | --- | --- |")
+    print("| case | needs context | rewrite (reply) | now | rank words / rewrite / fused |")
+    print("| --- | --- | --- | --- | --- |")
     for r in rows:
         ranks = " / ".join(_rank(first_rank(r.ranked[s], r.case.sources)) for s in STRATEGIES)
         shown = _clip(r.rewrite)
-        if r.error:
-            shown += f" (failed: {_clip(r.error)})"
-        elif r.rewrite != r.reply:
+        if not r.error and r.rewrite != r.reply:
             shown += f" (reply: {_clip(r.reply) or 'empty'})"
-        needs = "yes" if needs_context(r.case.question) else "no"
-        print(f"| {r.case.id} | {needs} | {shown} | {ranks} |")
+        needs = "no" if r.skipped else "yes"
+        print(f"| {r.case.id} | {needs} | {shown} | {_now(r)} | {ranks} |")
 
 
 def summarise(what: str, rows: Sequence[CaseRow], k: int) -> dict:
@@ -74,6 +94,8 @@ def summarise(what: str, rows: Sequence[CaseRow], k: int) -> dict:
         "failed_rewrites": sum(r.error is not None for r in rows),
         "unchanged_rewrites": sum(r.rewrite == r.case.question for r in rows),
         "strategies": score(rows, k),
+        "rewrites": rewrite_counts(rows),
+        "standalone": skipping_cost(rows, k),
     }
 
 
@@ -81,16 +103,29 @@ def print_summary(results: dict[str, dict], k: int) -> None:
     print(
         "\n| rewriter | rewrite p50 | "
         + " | ".join(f"{label}: hit@{k} / MRR" for label in STRATEGIES.values())
-        + " |"
+        + " | now: rewrites searched / skipped / dropped |"
     )
-    print("| --- | --- |" + " --- |" * len(STRATEGIES))
+    print("| --- | --- |" + " --- |" * (len(STRATEGIES) + 1))
     for name, res in results.items():
         p50 = res["rewrite_ms_p50"]
         cells = [
             f"{res['strategies'][s]['hit_at_k']:.2f} / {res['strategies'][s]['mrr']:.3f}"
             for s in STRATEGIES
         ]
+        n = res["rewrites"]["fused"]
+        cells.append(f"{n['searched']} / {n['skipped']} / {n['dropped']}")
         print(f"| {name} | {'–' if p50 is None else f'{p50:.0f} ms'} | " + " | ".join(cells) + " |")
+    print(f"\nStandalone cases (no rewrite asked now), hit@{k} / MRR:")
+    print("| rewriter | cases | now (user's words) | if the rewrite were fused in |")
+    print("| --- | --- | --- | --- |")
+    for name, res in results.items():
+        alone = res["standalone"]
+        if alone["cases"]:
+            now, fused = alone["fused"], alone["unskipped"]
+            print(
+                f"| {name} | {alone['cases']} | {now['hit_at_k']:.2f} / {now['mrr']:.3f} | "
+                f"{fused['hit_at_k']:.2f} / {fused['mrr']:.3f} |"
+            )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

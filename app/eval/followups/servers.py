@@ -29,6 +29,11 @@ GOOD_REWRITES = {
     "followup-08": "What do the application logs record?",
     "followup-09": "What happens when the confidence is below ESCALATE_BELOW?",
     "followup-10": "What is the default top-k?",
+    # Standalone questions: a good rewriter changes little.
+    "followup-11": "Which Foundry Local command frees the memory a loaded model uses?",
+    "followup-12": "What cost savings does AutoMix report?",
+    "followup-13": "How often does the Platform team review the application log settings?",
+    "followup-14": "What is the context window of phi-4-mini?",
 }
 
 
