@@ -6,26 +6,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from app.answering.prompting import NOT_FOUND_MARKER, Prompt, shrink_budget
 from app.answering.rendering import format_duration
 from app.answering.result import ModelUsage, StepName, StepRecord, cost
 from app.answering.steps import step_title
 from app.llm.errors import ContextTooLong, LLMError
+from app.llm.gateway import LLMGateway
 from app.llm.types import Completion, TokenEvent
-
-
-class StreamsCompletions(Protocol):
-    def stream(
-        self,
-        model: str,
-        messages: list[dict[str, str]],
-        *,
-        temperature: float,
-        max_tokens: int,
-        stop_when: Callable[[str], bool] | None = None,
-    ) -> AsyncIterator[TokenEvent | Completion]: ...
 
 
 class MarkerGate:
@@ -65,7 +53,7 @@ class ModelCall:
 
 
 async def stream_call(
-    gateway: StreamsCompletions,
+    gateway: LLMGateway,
     model: str,
     prompt: Prompt,
     refit: Callable[[int], Prompt] | None,

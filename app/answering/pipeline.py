@@ -50,7 +50,6 @@ from app.answering.events import (
 from app.answering.model_calls import (
     MarkerGate,
     ModelCall,
-    StreamsCompletions,
     add_usage,
     record_call,
     stream_call,
@@ -86,7 +85,7 @@ from app.answering.routing import (
 )
 from app.answering.steps import step_title
 from app.llm.errors import EndpointUnreachable
-from app.llm.gateway import STOPPED_EARLY
+from app.llm.gateway import STOPPED_EARLY, LLMGateway
 from app.llm.types import Completion, TokenEvent
 from app.retrieval.fusion import fuse_rankings
 
@@ -121,7 +120,7 @@ def rewrite_prompt(question: str, history: Sequence[Exchange], config: AnswerCon
 
 
 def rewrite_call(
-    gateway: StreamsCompletions, config: AnswerConfig, prompt: Prompt
+    gateway: LLMGateway, config: AnswerConfig, prompt: Prompt
 ) -> AsyncIterator[TokenEvent | ModelCall]:
     """The rewrite call, read only up to the end of the reply's first line: the one line
     `choose_rewrite` uses. At temperature 0 the rest cannot change it, and a slow model
@@ -174,7 +173,7 @@ async def ask(
     scope: str | None,
     options: AskOptions,
     library: SearchesLibrary,
-    gateway: StreamsCompletions,
+    gateway: LLMGateway,
     config: AnswerConfig,
 ) -> AsyncIterator[Event]:
     """Answer `question`; see the module docstring for the events and failure handling."""
@@ -212,7 +211,7 @@ class _Run:
         history: Sequence[Exchange],
         scope: str | None,
         options: AskOptions,
-        gateway: StreamsCompletions,
+        gateway: LLMGateway,
         config: AnswerConfig,
     ) -> None:
         self.question = question

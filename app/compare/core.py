@@ -6,10 +6,10 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from app.answering.model_calls import StreamsCompletions
 from app.answering.result import cost
 from app.config import Settings
 from app.eval.metrics import percentile
+from app.llm.gateway import LLMGateway
 from app.llm.types import Completion, TokenEvent
 
 
@@ -58,7 +58,7 @@ def prices_for(model: str, settings: Settings) -> tuple[float, float]:
 
 
 async def stream_measured_call(
-    gateway: StreamsCompletions,
+    gateway: LLMGateway,
     model: str,
     messages: list[dict[str, str]],
     *,

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from app.answering.model_calls import StreamsCompletions
 from app.answering.pipeline import SearchesLibrary
 from app.answering.prompting import Prompt, fit_prompt
 from app.compare.chart import latency_chart
@@ -15,6 +14,7 @@ from app.compare.core import CallSample, prices_for, stream_measured_call
 from app.config import Settings
 from app.eval.charts import png_bytes
 from app.llm.errors import LLMError
+from app.llm.gateway import LLMGateway
 from app.retrieval.types import Hit
 
 
@@ -72,7 +72,7 @@ def grounded_prompt(
 async def stream_comparison(
     question: str,
     library: SearchesLibrary,
-    gateway: StreamsCompletions,
+    gateway: LLMGateway,
     settings: Settings,
     models: Sequence[str] | None = None,
     scope: str | None = None,

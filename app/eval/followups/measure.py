@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from app.answering.model_calls import ModelCall, StreamsCompletions
+from app.answering.model_calls import ModelCall
 from app.answering.options import AnswerConfig, Exchange
 from app.answering.pipeline import rewrite_call, rewrite_prompt, search_with_rewrite
 from app.answering.prompting import choose_rewrite, clean_rewrite, needs_context
@@ -103,9 +103,7 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 3)
 
 
-async def rewrite_case(
-    gateway: StreamsCompletions, config: AnswerConfig, case: GoldenCase
-) -> CaseRow:
+async def rewrite_case(gateway: LLMGateway, config: AnswerConfig, case: GoldenCase) -> CaseRow:
     """The rewrite as the pipeline gets it (`rewrite_call`: its prompt, temperature 0, read
     to the end of the first line) and what the pipeline now makes of it. It is asked for
     standalone questions too, to score the rewrite-only strategy on them."""
