@@ -1,6 +1,7 @@
 """Retrieval benchmark.
 
     python -m app.retrieval.bench DATASET_DIR   # any BEIR folder: quality and speed
+    python -m app.retrieval.bench DATASET_DIR --variants   # ranking variants, two sets
     python -m app.retrieval.bench --scale       # synthetic 10k/100k-chunk corpora: speed
                                                 # (--sizes 1000000 for the million)
     python -m app.retrieval.bench --live        # chats' token gaps while the index changes
@@ -22,7 +23,7 @@ import tempfile
 import time
 import tracemalloc
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,14 +81,20 @@ def load_beir(folder: Path) -> Beir:
     return Beir(doc_ids, titles, texts, queries, judged)
 
 
-def chunk_corpus(data: Beir, size: int, overlap: int) -> tuple[list[str], list[int]]:
-    """Texts to index (title and heading path included) and the document of each."""
-    texts, owners = [], []
+def chunk_parts(data: Beir, size: int, overlap: int) -> Iterator[tuple[str, str | None, str, int]]:
+    """(title, heading path, text, document) of every chunk, chunked as the app does."""
     for i, (title, text) in enumerate(zip(data.titles, data.texts, strict=True)):
         doc = Document(title, text, tuple(Block(s, e) for s, e in _paragraph_spans(text)))
         for span in chunk_document(doc, size, overlap):
-            texts.append(index_text(title, span.section, text[span.start : span.end]))
-            owners.append(i)
+            yield title, span.section, text[span.start : span.end], i
+
+
+def chunk_corpus(data: Beir, size: int, overlap: int) -> tuple[list[str], list[int]]:
+    """Texts to index (title and heading path included) and the document of each."""
+    texts, owners = [], []
+    for title, section, body, owner in chunk_parts(data, size, overlap):
+        texts.append(index_text(title, section, body))
+        owners.append(owner)
     return texts, owners
 
 
@@ -266,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", action="store_true", help="synthetic speed run")
     parser.add_argument("--sizes", default="10000,100000", help="chunk counts for --scale")
     parser.add_argument("--scale-one", type=int, help=argparse.SUPPRESS)  # one size, in a child
+    parser.add_argument(
+        "--variants", action="store_true", help="ranking variants on DATASET halves + golden"
+    )
     parser.add_argument("--live", action="store_true", help="event-loop lag while writing")
     parser.add_argument("--startup", action="store_true", help="start-up time and memory")
     parser.add_argument("--restart", type=int, help="warm restart of a library of N chunks")
@@ -301,8 +311,15 @@ def main(argv: list[str] | None = None) -> int:
     elif args.dataset is not None:
         if not (args.dataset / "corpus.jsonl").is_file():
             parser.error(f"{args.dataset} has no corpus.jsonl (expected a BEIR folder)")
-        report = evaluate(args.dataset, params, settings.chunk_tokens, settings.chunk_overlap)
-        print_quality(report)
+        if args.variants:
+            from app.retrieval.bench_quality import print_variants, variants_run
+
+            size, overlap = settings.chunk_tokens, settings.chunk_overlap
+            report = variants_run(args.dataset, params, size, overlap)
+            print_variants(report)
+        else:
+            report = evaluate(args.dataset, params, settings.chunk_tokens, settings.chunk_overlap)
+            print_quality(report)
     else:
         parser.error("give a DATASET_DIR or --scale")
     print(json.dumps(report))
