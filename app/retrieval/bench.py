@@ -37,7 +37,7 @@ from app.retrieval.bench_restart import print_restart, restart_run
 from app.retrieval.bench_scale import Synthetic, print_scale, scale_one, scale_run
 from app.retrieval.bench_startup import print_startup, startup_run
 from app.retrieval.bm25 import BM25Index, BM25Params
-from app.retrieval.chunker import chunk_document, index_text
+from app.retrieval.chunker import TAIL, chunk_document, index_text
 from app.retrieval.library import Library
 from app.retrieval.loaders import Block, Document, _paragraph_spans
 
@@ -81,11 +81,13 @@ def load_beir(folder: Path) -> Beir:
     return Beir(doc_ids, titles, texts, queries, judged)
 
 
-def chunk_parts(data: Beir, size: int, overlap: int) -> Iterator[tuple[str, str | None, str, int]]:
+def chunk_parts(
+    data: Beir, size: int, overlap: int, tail: float = TAIL
+) -> Iterator[tuple[str, str | None, str, int]]:
     """(title, heading path, text, document) of every chunk, chunked as the app does."""
     for i, (title, text) in enumerate(zip(data.titles, data.texts, strict=True)):
         doc = Document(title, text, tuple(Block(s, e) for s, e in _paragraph_spans(text)))
-        for span in chunk_document(doc, size, overlap):
+        for span in chunk_document(doc, size, overlap, tail):
             yield title, span.section, text[span.start : span.end], i
 
 

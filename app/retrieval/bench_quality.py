@@ -18,6 +18,7 @@ import hashlib
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from app.eval.golden import fact_found, load_golden
 from app.retrieval.analyzer import analyze, words
 from app.retrieval.bench import Beir, chunk_parts, load_beir, mrr_at, ndcg_at, recall_at
 from app.retrieval.bm25 import BM25Index, BM25Params, Snapshot, search
-from app.retrieval.chunker import chunk_document, index_text
+from app.retrieval.chunker import TAIL, chunk_document, index_text
 from app.retrieval.expansion import RM3, rm3_search
 from app.retrieval.fields import chunk_terms
 from app.retrieval.loaders import parse_document
@@ -56,9 +57,16 @@ class QuerySet:
     qrels: dict[str, dict[str, int]]
 
 
-def beir_chunks(data: Beir, size: int, overlap: int) -> Chunks:
+@dataclass(frozen=True, slots=True)
+class Chunking:
+    size: int
+    overlap: int
+    tail: float = TAIL
+
+
+def beir_chunks(data: Beir, c: Chunking) -> Chunks:
     chunks = Chunks([], [], [], [], data.doc_ids)
-    for title, section, body, owner in chunk_parts(data, size, overlap):
+    for title, section, body, owner in chunk_parts(data, c.size, c.overlap, c.tail):
         _append(chunks, title, section, body, owner)
     return chunks
 
@@ -74,9 +82,9 @@ def _half(qid: str) -> int:
     return hashlib.sha1(qid.encode()).digest()[0] & 1
 
 
-def beir_halves(folder: Path, size: int, overlap: int) -> list[QuerySet]:
+def beir_halves(folder: Path, c: Chunking) -> list[QuerySet]:
     data = load_beir(folder)
-    chunks = beir_chunks(data, size, overlap)
+    chunks = beir_chunks(data, c)
     out = []
     for half, label in ((0, "A (tune)"), (1, "B (held out)")):
         qrels = {q: r for q, r in data.qrels.items() if _half(q) == half}
@@ -85,13 +93,13 @@ def beir_halves(folder: Path, size: int, overlap: int) -> list[QuerySet]:
     return out
 
 
-def golden_set(knowledge: Path, golden: Path, size: int, overlap: int) -> QuerySet:
+def golden_set(knowledge: Path, golden: Path, c: Chunking) -> QuerySet:
     """Each chunk is its own document, relevant when it holds an answer fact."""
     chunks = Chunks([], [], [], [], [])
     source_of: list[str] = []
     for path in sorted(p for p in knowledge.iterdir() if p.is_file()):
         doc = parse_document(path.read_bytes(), path.name, 50 * 2**20)
-        for span in chunk_document(doc, size, overlap):
+        for span in chunk_document(doc, c.size, c.overlap, c.tail):
             n = len(chunks.doc_ids)
             _append(chunks, doc.title, span.section, doc.text[span.start : span.end], n)
             chunks.doc_ids.append(f"{path.name}#{n}")
@@ -131,6 +139,7 @@ class Variant:
     head_weight: int = 1  # title and heading path terms counted this many times
     rm3: RM3 | None = None
     others: float = 0.0  # a document scores best chunk + this x its other chunks
+    tail: float = TAIL  # chunker: a section's last chunk may hold size x this tokens
     analyzer: Callable[[str], list[str]] = field(default=analyze, compare=False)
 
 
@@ -196,13 +205,15 @@ def bm25s_ranker(corpus: Chunks, params: BM25Params) -> Ranker:
 
 
 VARIANTS = (
-    Variant("engine (default: best chunk)"),
+    Variant("engine (default: best chunk, tail 1.25)"),
+    Variant("tail 1.0: every chunk <= CHUNK_TOKENS (before)", tail=1.0),
+    Variant("tail 1.5", tail=1.5),
     Variant("document = best chunk + 0.1 x its other chunks", others=0.1),
     Variant("Lucene's 33 stopwords instead of ours", analyzer=lucene_analyze),
     Variant("title + heading path weight 2 (BM25F)", head_weight=2),
     Variant("title + heading path weight 3 (BM25F)", head_weight=3),
     Variant("RM3 5 chunks, 20 terms, 0.7 original (best on A)", rm3=RM3(5, 20, 0.7)),
-    Variant("RM3 3 chunks, 10 terms, 0.8 original", rm3=RM3(3, 10, 0.8)),
+    Variant("RM3 3 chunks, 10 terms, 0.8 original (QUERY_EXPANSION=rm3)", rm3=RM3(3, 10, 0.8)),
     Variant("RM3 5 chunks, 10 terms, 0.5 original", rm3=RM3(5, 10, 0.5)),
 )
 BM25S = "bm25s (reference, en stopwords + Snowball)"
@@ -227,38 +238,54 @@ def score(qs: QuerySet, rank: Ranker) -> dict:
 
 def _versus(mine: dict[str, float], base: dict[str, float]) -> list[int]:
     """Queries whose nDCG@10 is better / equal / worse than the baseline's."""
-    d = [mine[q] - base[q] for q in base]
+    d = [mine[q] - base[q] for q in base if q in mine]
     return [sum(x > 1e-9 for x in d), sum(abs(x) <= 1e-9 for x in d), sum(x < -1e-9 for x in d)]
 
 
-def run_set(qs: QuerySet, params: BM25Params, rankers: dict[tuple[int, object], Ranker]) -> dict:
+Rankers = dict[tuple[int, object], Ranker]  # per corpus and variant; the halves share them
+
+
+def _row(qs: QuerySet, key: object, build: Callable[[], Ranker], rankers: Rankers) -> dict:
+    if (id(qs.corpus), key) not in rankers:
+        rankers[id(qs.corpus), key] = build()
+    return score(qs, rankers[id(qs.corpus), key])
+
+
+def run_set(by_tail: dict[float, QuerySet], params: BM25Params, rankers: Rankers) -> dict:
+    """Every variant on one query set, chunked with the variant's tail."""
     rows: dict[str, dict] = {}
     base: dict[str, float] = {}
     for v in VARIANTS:
-        key: tuple[int, object] = (id(qs.corpus), v)
-        if key not in rankers:
-            rankers[key] = engine_ranker(qs.corpus, v, params)
-        result = score(qs, rankers[key])
+        qs = by_tail[v.tail]
+        result = _row(qs, v, partial(engine_ranker, qs.corpus, v, params), rankers)
         base = base or result["per_query"]
         rows[v.name] = result["figures"] | {"better/same/worse": _versus(result["per_query"], base)}
-    key = (id(qs.corpus), BM25S)
-    if key not in rankers:
-        rankers[key] = bm25s_ranker(qs.corpus, params)
-    result = score(qs, rankers[key])
+    qs = by_tail[TAIL]
+    result = _row(qs, BM25S, partial(bm25s_ranker, qs.corpus, params), rankers)
     rows[BM25S] = result["figures"] | {"better/same/worse": _versus(result["per_query"], base)}
     return {"set": qs.name, "queries": len(qs.qrels), "chunks": len(qs.corpus.bodies), "rows": rows}
 
 
+def _sets(dataset: Path, c: Chunking) -> list[QuerySet]:
+    golden = golden_set(ROOT / "knowledge", ROOT / "eval" / "golden.jsonl", c)
+    return [*beir_halves(dataset, c), golden]
+
+
 def variants_run(dataset: Path, params: BM25Params, size: int, overlap: int) -> dict:
-    sets = beir_halves(dataset, size, overlap)
-    sets.append(golden_set(ROOT / "knowledge", ROOT / "eval" / "golden.jsonl", size, overlap))
-    rankers: dict[tuple[int, object], Ranker] = {}  # per corpus and variant; halves share
+    tails = sorted({v.tail for v in VARIANTS})
+    chunked = {t: _sets(dataset, Chunking(size, overlap, t)) for t in tails}
+    rankers: Rankers = {}
+    sets = []
+    for i, qs in enumerate(chunked[TAIL]):
+        if qs.qrels:
+            sets.append(run_set({t: chunked[t][i] for t in tails}, params, rankers))
     return {
         "k1": params.k1,
         "b": params.b,
         "chunk_tokens": size,
         "chunk_overlap": overlap,
-        "sets": [run_set(qs, params, rankers) for qs in sets if qs.qrels],
+        "tail": TAIL,
+        "sets": sets,
     }
 
 

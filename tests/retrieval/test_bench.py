@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from app.retrieval.bench import main, mrr_at, ndcg_at, recall_at
+from app.retrieval.bench_quality import VARIANTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,7 +80,7 @@ def test_variants_run_prints_a_table_then_one_json_line(tmp_path, capsys):
     for s in report["sets"]:
         rows = s["rows"]
         assert "bm25s (reference, en stopwords + Snowball)" in rows
-        assert rows["engine (default: best chunk)"]["better/same/worse"][1] == s["queries"]
+        assert rows[VARIANTS[0].name]["better/same/worse"][1] == s["queries"]
         assert all(0 <= r["ndcg@10"] <= 1 for r in rows.values())
     # The golden set has headings, so weighting them changes something there.
     heads = golden["rows"]["title + heading path weight 3 (BM25F)"]["better/same/worse"]
