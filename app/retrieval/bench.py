@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from app.config import load_settings
+from app.config import Settings, load_settings
 from app.retrieval.analyzer import analyze
 from app.retrieval.bench_live import live_run, print_live
 from app.retrieval.bench_restart import print_restart, restart_run
@@ -269,6 +269,19 @@ def _warm_restart(gen: Synthetic, n_chunks: int) -> dict:
 
 
 # --- CLI ----------------------------------------------------------------------------------
+def _quality(dataset: Path, variants: bool, params: BM25Params, settings: Settings) -> dict:
+    size, overlap = settings.chunk_tokens, settings.chunk_overlap
+    if variants:
+        from app.retrieval.bench_quality import print_variants, variants_run  # imports this module
+
+        report = variants_run(dataset, params, size, overlap)
+        print_variants(report)
+    else:
+        report = evaluate(dataset, params, size, overlap)
+        print_quality(report)
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.retrieval.bench", description=__doc__)
     parser.add_argument("dataset", nargs="?", type=Path, help="BEIR-format folder")
@@ -313,15 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.dataset is not None:
         if not (args.dataset / "corpus.jsonl").is_file():
             parser.error(f"{args.dataset} has no corpus.jsonl (expected a BEIR folder)")
-        if args.variants:
-            from app.retrieval.bench_quality import print_variants, variants_run
-
-            size, overlap = settings.chunk_tokens, settings.chunk_overlap
-            report = variants_run(args.dataset, params, size, overlap)
-            print_variants(report)
-        else:
-            report = evaluate(args.dataset, params, settings.chunk_tokens, settings.chunk_overlap)
-            print_quality(report)
+        report = _quality(args.dataset, args.variants, params, settings)
     else:
         parser.error("give a DATASET_DIR or --scale")
     print(json.dumps(report))
