@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 WHEEL_CACHE ?= $(HOME)/.cache/grounded-assistant/wheels
 LOCAL_LLM_PORT ?= 8088
 
-.PHONY: run install install-test test lint format bench bench-scale bench-live bench-startup bench-pipeline bench-load bench-ingest bench-persist bench-followups eval compare local-llm local-llm-install browser postgres clean
+.PHONY: run install install-test test lint format bench bench-variants bench-scale bench-live bench-startup bench-pipeline bench-load bench-ingest bench-persist bench-followups eval compare local-llm local-llm-install browser postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ format: install-test
 ## bench: retrieval quality and speed on the bundled BEIR subset, then the scale run
 bench: install
 	$(BIN)/python -m app.retrieval.bench $(or $(DATASET),../shared/bench/scifact-subset)
+
+## bench-variants: ranking variants on the dataset's tuning and held-out halves and on the
+## golden set judged per chunk, with bm25s as the reference (needs the test extra)
+bench-variants: install-test
+	$(BIN)/python -m app.retrieval.bench $(or $(DATASET),../shared/bench/scifact-subset) --variants
 
 bench-scale: install
 	$(BIN)/python -m app.retrieval.bench --scale

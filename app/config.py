@@ -51,6 +51,11 @@ class ShareUploads(StrEnum):
     EVERYONE = "everyone"
 
 
+class QueryExpansion(StrEnum):
+    OFF = "off"
+    RM3 = "rm3"
+
+
 class RoutingPolicy(StrEnum):
     AUTO = "auto"
     ALWAYS = "always"
@@ -137,6 +142,9 @@ class Settings(BaseSettings):
     """BM25 length normalisation."""
     bm25_epsilon: Annotated[float, Field(ge=0, le=1)] = 0.25
     """Floor for negative IDF, as a fraction of the mean IDF (rank-bm25)."""
+    query_expansion: QueryExpansion = QueryExpansion.OFF
+    """rm3: add the words of the top 3 chunks to the query and search again
+    (pseudo-relevance feedback); off: search the words as given."""
 
     # --- Routing ------------------------------------------------------------------
     routing_policy: RoutingPolicy = RoutingPolicy.AUTO

@@ -13,18 +13,20 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.config import Settings
+from app.config import QueryExpansion, Settings
 from app.retrieval import store
 from app.retrieval.analyzer import analyze
 from app.retrieval.bm25 import SHARED, BM25Index, BM25Params, restore, search
 from app.retrieval.cache import CachedDoc, FileEntry, IndexCache, Manifest, content_id, signature
 from app.retrieval.docstore import DocRecord, InMemoryChunks, LibraryState, doc_tags, slots_of
+from app.retrieval.expansion import RM3, rm3_search
+from app.retrieval.fields import chunk_terms
 from app.retrieval.file_rules import type_problem
 from app.retrieval.isolation import ParseLimits, prepare_file
 from app.retrieval.loaders import read_file
@@ -355,7 +357,10 @@ class Library:
         terms = analyze(query)
         st = self._state  # one consistent state, whatever writers do meanwhile
         group = SHARED if scope is None else st.groups.get(scope, SHARED)
-        slots, scores = search(st.index, terms, k, group)
+        if self.settings.query_expansion is QueryExpansion.RM3:
+            slots, scores = rm3_search(st.index, terms, k, _terms_of(st), RM3(), group)
+        else:
+            slots, scores = search(st.index, terms, k, group)
         chunks: list[Chunk] = st.chunks_at(slots)
         return [
             Hit(c, float(s), rank)
@@ -381,6 +386,11 @@ class Library:
             "skipped": len(self._skipped),
             "index_dir": str(self.index_dir),
         }
+
+
+def _terms_of(st: LibraryState) -> Callable[[np.ndarray], list[list[str]]]:
+    """The index terms of chunks, re-analysed from their text (a handful per search)."""
+    return lambda slots: [chunk_terms(c.title, c.section, c.text) for c in st.chunks_at(slots)]
 
 
 def _since(t0: float) -> float:
