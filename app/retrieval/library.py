@@ -13,20 +13,23 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.config import Settings
+from app.config import QueryExpansion, Settings
 from app.retrieval import store
 from app.retrieval.analyzer import analyze
 from app.retrieval.bm25 import SHARED, BM25Index, BM25Params, restore, search
 from app.retrieval.cache import CachedDoc, FileEntry, IndexCache, Manifest, content_id, signature
 from app.retrieval.docstore import DocRecord, InMemoryChunks, LibraryState, doc_tags, slots_of
+from app.retrieval.expansion import RM3, rm3_search
+from app.retrieval.fields import chunk_terms
+from app.retrieval.file_rules import type_problem
 from app.retrieval.isolation import ParseLimits, Prepared, prepare_file
-from app.retrieval.loaders import SUPPORTED, read_file
+from app.retrieval.loaders import read_file
 from app.retrieval.parsepool import ParsePool
 from app.retrieval.types import Chunk, DocumentRejected, Hit, IngestResult
 
@@ -50,7 +53,7 @@ class Library:
         self._next_group = SHARED
         self._manifest = Manifest()
         self._skipped: dict[str, str] = {}
-        self._allowed = frozenset(settings.upload_extensions & SUPPORTED)
+        self._allowed = settings.upload_extensions
 
     @classmethod
     def open(cls, settings: Settings) -> Library:
@@ -78,13 +81,9 @@ class Library:
         return ParsePool(ParseLimits.from_settings(s), s.chunk_tokens, s.chunk_overlap)
 
     def _check_type(self, name: str) -> None:
-        ext = os.path.splitext(name)[1].lower()
-        allowed = self._allowed
-        if ext not in allowed:
-            raise DocumentRejected(
-                f"{name}: {ext or 'extension-less'} files are not accepted "
-                f"(allowed: {', '.join(sorted(allowed))})"
-            )
+        problem = type_problem(name, self._allowed)
+        if problem:
+            raise DocumentRejected(f"{name}: {problem}")
 
     # --- changing the state (under the writer lock) ---------------------------------------
     def _publish(self, docs: dict[int, DocRecord], keys: dict, groups: dict[str, int]) -> None:
@@ -365,7 +364,10 @@ class Library:
         terms = analyze(query)
         st = self._state  # one consistent state, whatever writers do meanwhile
         group = SHARED if scope is None else st.groups.get(scope, SHARED)
-        slots, scores = search(st.index, terms, k, group)
+        if self.settings.query_expansion is QueryExpansion.RM3:
+            slots, scores = rm3_search(st.index, terms, k, _terms_of(st), RM3(), group)
+        else:
+            slots, scores = search(st.index, terms, k, group)
         chunks: list[Chunk] = st.chunks_at(slots)
         return [
             Hit(c, float(s), rank)
@@ -416,6 +418,11 @@ def _collect(
             cached = _cached(outcome, files[rel].doc_id, os.path.basename(rel))
         pending.append((cached, rel, None))
     return pending
+
+
+def _terms_of(st: LibraryState) -> Callable[[np.ndarray], list[list[str]]]:
+    """The index terms of chunks, re-analysed from their text (a handful per search)."""
+    return lambda slots: [chunk_terms(c.title, c.section, c.text) for c in st.chunks_at(slots)]
 
 
 def _since(t0: float) -> float:

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from app.hostile_files import docx_bomb
 from app.retrieval import parsepool
+from app.retrieval.hostile_files import docx_bomb
 from app.retrieval.isolation import ParseLimits, prepare_file
 from app.retrieval.loaders import parse_document
 from app.retrieval.parsepool import ParsePool
