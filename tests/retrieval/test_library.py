@@ -172,6 +172,7 @@ def test_warm_restart_reuses_the_cache_without_parsing(populated, make_settings,
         raise AssertionError("parsed a file that was cached")
 
     monkeypatch.setattr(library_module, "prepare_file", boom)
+    monkeypatch.setattr(library_module.ParsePool, "submit", boom)
     second = Library.open(settings)
     assert [(h.chunk, h.score) for h in second.search("annual leave taxis", 5)] == expected
 
@@ -329,6 +330,7 @@ def test_mtime_change_without_content_change_is_not_reparsed(populated, make_set
     import app.retrieval.library as library_module
 
     monkeypatch.setattr(library_module, "prepare_file", lambda *a: 1 / 0)
+    monkeypatch.setattr(library_module.ParsePool, "submit", lambda *a: 1 / 0)
     assert sources(Library.open(settings).search("annual leave", 1)) == ["leave.md"]
 
 
