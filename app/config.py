@@ -1,12 +1,14 @@
 """All settings in one place, read from the environment and an optional `.env` file.
 
 Every field maps to one environment variable (the upper-cased field name, except the
-Foundry Local pair, which keep the names the Foundry Local docs use). An invalid value
-stops start-up with a single line naming the variable, the value and what is allowed.
+Foundry Local pair, which keep the names the Foundry Local docs use). The docstring under
+a field is its description, which `--list` prints as the README's table rows. An invalid
+value stops start-up with a single line naming the variable, the value and what is allowed.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sys
 from enum import StrEnum
@@ -49,10 +51,28 @@ class ShareUploads(StrEnum):
     EVERYONE = "everyone"
 
 
+class QueryExpansion(StrEnum):
+    OFF = "off"
+    RM3 = "rm3"
+
+
 class RoutingPolicy(StrEnum):
     AUTO = "auto"
     ALWAYS = "always"
     NEVER = "never"
+
+
+# Every file type a document can be: extension -> MIME type. The loaders pick a parser by
+# the MIME type, the upload dialog filters by it, and ALLOWED_UPLOAD_TYPES is a subset.
+FILE_TYPES: dict[str, str] = {
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".txt": "text/plain",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".pdf": "application/pdf",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
 
 
 def _env(name: str) -> AliasChoices:
@@ -71,210 +91,125 @@ class Settings(BaseSettings):
         extra="ignore",
         populate_by_name=True,
         case_sensitive=False,
+        use_attribute_docstrings=True,  # each setting's docstring is its description
     )
 
     # --- LLM endpoint -------------------------------------------------------------
     endpoint: str = Field(
-        "http://localhost:5273/v1",
-        validation_alias=_env("FOUNDRY_LOCAL_ENDPOINT"),
-        description="OpenAI-compatible base URL (Foundry Local, llama.cpp, Ollama, vLLM…).",
+        "http://localhost:5273/v1", validation_alias=_env("FOUNDRY_LOCAL_ENDPOINT")
     )
-    api_key: str = Field(
-        "not-needed",
-        validation_alias=_env("FOUNDRY_LOCAL_API_KEY"),
-        description="API key sent as a Bearer token; local servers ignore it.",
-    )
-    draft_model: str = Field(
-        "phi-4-mini",
-        description="Small model that drafts every answer (alias or full model ID).",
-    )
-    escalation_model: str = Field(
-        "gpt-oss-20b",
-        description="Large model used when the draft is weak (alias or full model ID).",
-    )
-    connect_timeout_s: PositiveFloat = Field(
-        5.0,
-        description="Seconds to wait for the TCP connection to the endpoint.",
-    )
-    read_timeout_s: PositiveFloat = Field(
-        120.0,
-        description="Seconds to wait between streamed bytes before giving up.",
-    )
-    temperature: Annotated[float, Field(ge=0, le=2)] = Field(
-        0.2, description="Sampling temperature."
-    )
-    max_answer_tokens: Annotated[int, Field(ge=16, le=32768)] = Field(
-        768,
-        description="Upper bound on tokens generated per answer.",
-    )
-    context_token_budget: Annotated[int, Field(ge=256, le=1_000_000)] = Field(
-        3000,
-        description="Prompt token budget (system + history + context + question).",
-    )
-    history_turns: Annotated[int, Field(ge=0, le=50)] = Field(
-        3,
-        description="Previous question/answer pairs included for follow-ups.",
-    )
-    rewrite_followups: bool = Field(
-        True,
-        description="Rewrite follow-up questions into standalone ones before retrieval.",
-    )
+    """OpenAI-compatible base URL (Foundry Local, llama.cpp, Ollama, vLLM…)."""
+    api_key: str = Field("not-needed", validation_alias=_env("FOUNDRY_LOCAL_API_KEY"))
+    """API key sent as a Bearer token; local servers ignore it."""
+    draft_model: str = "phi-4-mini"
+    """Small model that drafts every answer (alias or full model ID)."""
+    escalation_model: str = "gpt-oss-20b"
+    """Large model used when the draft is weak (alias or full model ID)."""
+    connect_timeout_s: PositiveFloat = 5.0
+    """Seconds to wait for the TCP connection to the endpoint."""
+    read_timeout_s: PositiveFloat = 120.0
+    """Seconds to wait between streamed bytes before giving up."""
+    temperature: Annotated[float, Field(ge=0, le=2)] = 0.2
+    """Sampling temperature."""
+    max_answer_tokens: Annotated[int, Field(ge=16, le=32768)] = 768
+    """Upper bound on tokens generated per answer."""
+    context_token_budget: Annotated[int, Field(ge=256, le=1_000_000)] = 3000
+    """Prompt token budget (system + history + context + question)."""
+    history_turns: Annotated[int, Field(ge=0, le=50)] = 3
+    """Previous question/answer pairs included for follow-ups."""
+    rewrite_followups: bool = True
+    """Rewrite follow-up questions into standalone ones before retrieval."""
 
     # --- Retrieval ----------------------------------------------------------------
-    knowledge_dir: Path = Field(
-        Path("knowledge"),
-        description="Folder of shared documents indexed at start-up.",
-    )
-    index_dir: Path | None = Field(
-        None,
-        description="Index cache folder (default: KNOWLEDGE_DIR/.index).",
-    )
-    knowledge_refresh_s: NonNegFloat = Field(
-        10.0,
-        description="When a chat starts, re-scan KNOWLEDGE_DIR if the last scan is older "
-        "than this many seconds.",
-    )
-    upload_dir: Path = Field(
-        Path("data/uploads"),
-        description="Durable per-chat storage for files uploaded in the chat.",
-    )
-    chunk_tokens: Annotated[int, Field(ge=32, le=8192)] = Field(
-        300, description="Target chunk size in tokens."
-    )
-    chunk_overlap: Annotated[int, Field(ge=0, le=4096)] = Field(
-        45,
-        description="Tokens shared between consecutive chunks (must be < CHUNK_TOKENS).",
-    )
-    top_k: Annotated[int, Field(ge=1, le=50)] = Field(
-        5, description="Chunks retrieved per question."
-    )
-    bm25_k1: Annotated[float, Field(ge=0, le=10)] = Field(
-        1.2, description="BM25 term-frequency saturation."
-    )
-    bm25_b: Annotated[float, Field(ge=0, le=1)] = Field(
-        0.75, description="BM25 length normalisation."
-    )
-    bm25_epsilon: Annotated[float, Field(ge=0, le=1)] = Field(
-        0.25,
-        description="Floor for negative IDF, as a fraction of the mean IDF (rank-bm25).",
-    )
+    knowledge_dir: Path = Path("knowledge")
+    """Folder of shared documents indexed at start-up."""
+    index_dir: Path | None = None
+    """Index cache folder (default: KNOWLEDGE_DIR/.index)."""
+    knowledge_refresh_s: NonNegFloat = 10.0
+    """When a chat starts, re-scan KNOWLEDGE_DIR if the last scan is older than this many
+    seconds."""
+    upload_dir: Path = Path("data/uploads")
+    """Durable per-chat storage for files uploaded in the chat."""
+    chunk_tokens: Annotated[int, Field(ge=32, le=8192)] = 300
+    """Target chunk size in tokens."""
+    chunk_overlap: Annotated[int, Field(ge=0, le=4096)] = 45
+    """Tokens shared between consecutive chunks (must be < CHUNK_TOKENS)."""
+    top_k: Annotated[int, Field(ge=1, le=50)] = 5
+    """Chunks retrieved per question."""
+    bm25_k1: Annotated[float, Field(ge=0, le=10)] = 1.2
+    """BM25 term-frequency saturation."""
+    bm25_b: Annotated[float, Field(ge=0, le=1)] = 0.75
+    """BM25 length normalisation."""
+    bm25_epsilon: Annotated[float, Field(ge=0, le=1)] = 0.25
+    """Floor for negative IDF, as a fraction of the mean IDF (rank-bm25)."""
+    query_expansion: QueryExpansion = QueryExpansion.OFF
+    """rm3: add the words of the top 3 chunks to the query and search again
+    (pseudo-relevance feedback); off: search the words as given."""
 
     # --- Routing ------------------------------------------------------------------
-    routing_policy: RoutingPolicy = Field(
-        RoutingPolicy.AUTO,
-        description="auto: escalate on low confidence; always; never.",
-    )
-    min_draft_tokens: Annotated[int, Field(ge=0, le=4096)] = Field(
-        12,
-        description="Drafts shorter than this count as 'short'.",
-    )
-    escalate_below: Annotated[float, Field(ge=0, le=1)] = Field(
-        0.55,
-        description="Escalate when the draft's confidence is below this value (0–1).",
-    )
-    min_retrieval_score: NonNegFloat = Field(
-        0.5,
-        description="Top BM25 score under which retrieval counts as 'nothing relevant'.",
-    )
-    show_draft_hint: bool = Field(
-        True,
-        description="Show the escalation model the draft as a hint.",
-    )
-    draft_price_in_per_1k: NonNegFloat = Field(
-        0.0,
-        description="Emulated $ per 1k input tokens, draft model.",
-    )
-    draft_price_out_per_1k: NonNegFloat = Field(
-        0.0,
-        description="Emulated $ per 1k output tokens, draft model.",
-    )
-    escalation_price_in_per_1k: NonNegFloat = Field(
-        0.0,
-        description="Emulated $ per 1k input tokens, escalation model.",
-    )
-    escalation_price_out_per_1k: NonNegFloat = Field(
-        0.0,
-        description="Emulated $ per 1k output tokens, escalation model.",
-    )
+    routing_policy: RoutingPolicy = RoutingPolicy.AUTO
+    """auto: escalate on low confidence; always; never."""
+    min_draft_tokens: Annotated[int, Field(ge=0, le=4096)] = 12
+    """Drafts shorter than this count as 'short'."""
+    escalate_below: Annotated[float, Field(ge=0, le=1)] = 0.55
+    """Escalate when the draft's confidence is below this value (0–1)."""
+    min_retrieval_score: NonNegFloat = 0.5
+    """Top BM25 score under which retrieval counts as 'nothing relevant'."""
+    show_draft_hint: bool = True
+    """Show the escalation model the draft as a hint."""
+    draft_price_in_per_1k: NonNegFloat = 0.0
+    """Emulated $ per 1k input tokens, draft model."""
+    draft_price_out_per_1k: NonNegFloat = 0.0
+    """Emulated $ per 1k output tokens, draft model."""
+    escalation_price_in_per_1k: NonNegFloat = 0.0
+    """Emulated $ per 1k input tokens, escalation model."""
+    escalation_price_out_per_1k: NonNegFloat = 0.0
+    """Emulated $ per 1k output tokens, escalation model."""
 
     # --- Web --------------------------------------------------------------------
-    allowed_origins: str = Field(
-        "",
-        description="Comma-separated extra browser origins allowed to call the app "
-        "(empty: only the app's own origin).",
-    )
-    max_question_chars: Annotated[int, Field(ge=100, le=100_000)] = Field(
-        4000,
-        description="Longest question accepted, in characters; longer ones are refused "
-        "with a message.",
-    )
+    allowed_origins: str = ""
+    """Comma-separated extra browser origins allowed to call the app (empty: only the app's own
+    origin)."""
+    max_question_chars: Annotated[int, Field(ge=100, le=100_000)] = 4000
+    """Longest question accepted, in characters; longer ones are refused with a message."""
 
     # --- Uploads ------------------------------------------------------------------
-    max_upload_mb: Annotated[float, Field(gt=0, le=1024)] = Field(
-        20.0, description="Largest accepted file, in MB."
-    )
-    allowed_upload_types: str = Field(
-        ".md,.txt,.pdf,.docx,.html,.htm",
-        description="Comma-separated file extensions accepted for upload and indexing.",
-    )
-    max_extracted_chars: Annotated[int, Field(ge=1000, le=100_000_000)] = Field(
-        2_000_000,
-        validation_alias=_env("MAX_EXTRACTED_CHARS"),
-        description="Text kept per file; the rest is not indexed and the chat says so.",
-    )
-    parse_timeout_s: Annotated[float, Field(ge=1, le=3600)] = Field(
-        30.0,
-        validation_alias=_env("PARSE_TIMEOUT_S"),
-        description="CPU seconds one file may take to parse before it is refused.",
-    )
-    parse_memory_mb: Annotated[float, Field(ge=64, le=65536)] = Field(
-        1024.0,
-        validation_alias=_env("PARSE_MEMORY_MB"),
-        description="Memory one file's parser may use before the file is refused.",
-    )
-    upload_retention_days: NonNegFloat = Field(
-        30.0,
-        validation_alias=_env("UPLOAD_RETENTION_DAYS"),
-        description="Delete a chat's stored uploads this many days after its last upload "
-        "(0 = keep forever).",
-    )
+    max_upload_mb: Annotated[float, Field(gt=0, le=1024)] = 20.0
+    """Largest file accepted, in MB, for upload and in the knowledge folder."""
+    allowed_upload_types: str = ".md,.txt,.pdf,.docx,.html,.htm"
+    """Comma-separated file extensions accepted for upload and indexing."""
+    max_extracted_chars: Annotated[int, Field(ge=1000, le=100_000_000)] = 2_000_000
+    """Text kept per file; the rest is not indexed and the chat says so."""
+    parse_timeout_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    """CPU seconds one file may take to parse before it is refused."""
+    parse_memory_mb: Annotated[float, Field(ge=64, le=65536)] = 1024.0
+    """Memory one file's parser may use before the file is refused."""
+    upload_retention_days: NonNegFloat = 30.0
+    """Delete a chat's stored uploads this many days after its last upload (0 = keep forever)."""
 
     # --- Accounts and persistence ---------------------------------------------------
-    data_dir: Path = Field(
-        Path("data"),
-        description="Private folder for the database (SQLite default), stored files and the "
-        "generated auth secret.",
-    )
-    database_url: str = Field(
-        "",
-        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or "
-        "postgresql+asyncpg://user:pass@host/db (empty: SQLite at DATA_DIR/app.db).",
-    )
-    auth_mode: AuthMode = Field(
-        AuthMode.LOCAL,
-        description="local: no login, one local user; password: accounts in the database; "
-        "header: a trusted SSO proxy header; oauth: Chainlit's OAuth providers.",
-    )
-    trusted_user_header: str = Field(
-        "X-Forwarded-User",
-        description="AUTH_MODE=header: the header the SSO proxy sets to the user's name.",
-    )
-    trusted_groups_header: str = Field(
-        "",
-        description="AUTH_MODE=header: optional header with the user's comma-separated groups.",
-    )
-    admin_group: str = Field(
-        "admins",
-        description="AUTH_MODE=header: members of this group (groups header) are admins.",
-    )
-    admin_users: str = Field(
-        "",
-        description="Comma-separated user names that are admins in header and oauth modes.",
-    )
-    share_uploads: ShareUploads = Field(
-        ShareUploads.ADMINS,
-        description="Who may use 'Add to shared knowledge': admins or everyone.",
-    )
+    data_dir: Path = Path("data")
+    """Private folder for the database (SQLite default), stored files and the generated auth
+    secret."""
+    database_url: str = ""
+    """SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user:pass@host/db
+    (empty: SQLite at DATA_DIR/app.db)."""
+    auth_mode: AuthMode = AuthMode.LOCAL
+    """local: no login, one local user; password: accounts in the database; header: a trusted
+    SSO proxy header; oauth: Chainlit's OAuth providers."""
+    trusted_user_header: str = "X-Forwarded-User"
+    """AUTH_MODE=header: the header the SSO proxy sets to the user's name."""
+    trusted_groups_header: str = ""
+    """AUTH_MODE=header: optional header with the user's comma-separated groups."""
+    admin_group: str = "admins"
+    """AUTH_MODE=header: members of this group (groups header) are admins."""
+    admin_users: str = ""
+    """Comma-separated user names that are admins in header and oauth modes."""
+    share_uploads: ShareUploads = ShareUploads.ADMINS
+    """Who may use 'Add to shared knowledge': admins or everyone."""
+    trusted_proxies: str = ""
+    """Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For/-Proto
+    are believed (empty: none, or 127.0.0.1 and ::1 when AUTH_MODE=header)."""
 
     @field_validator("endpoint")
     @classmethod
@@ -297,6 +232,19 @@ class Settings(BaseSettings):
                     "https://assistant.example.com"
                 )
         return ",".join(origins)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        entries = [e.strip() for e in v.split(",") if e.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network; use e.g. 10.0.0.5,10.1.0.0/16"
+                ) from None
+        return ",".join(entries)
 
     @field_validator("database_url")
     @classmethod
@@ -321,10 +269,9 @@ class Settings(BaseSettings):
     @classmethod
     def _extensions(cls, v: str) -> str:
         exts = [e.strip().lower() for e in v.split(",") if e.strip()]
-        known = {".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm"}
-        bad = [e for e in exts if e not in known]
+        bad = [e for e in exts if e not in FILE_TYPES]
         if not exts or bad:
-            raise ValueError(f"must be a comma-separated subset of {', '.join(sorted(known))}")
+            raise ValueError(f"must be a comma-separated subset of {', '.join(sorted(FILE_TYPES))}")
         return ",".join(exts)
 
     @model_validator(mode="after")
@@ -443,7 +390,8 @@ def settings_table() -> list[tuple[str, str, str]]:
     for name, f in Settings.model_fields.items():
         default = f.default
         shown = default.value if isinstance(default, StrEnum) else default
-        rows.append((env_name(name), "" if shown is None else str(shown), f.description or ""))
+        meaning = " ".join((f.description or "").split())  # docstrings wrap over lines
+        rows.append((env_name(name), "" if shown is None else str(shown), meaning))
     return rows
 
 

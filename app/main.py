@@ -32,11 +32,13 @@ from app.chat.resume import (
     scope_for,
 )
 from app.chat.starters import STARTERS
+from app.chat.streaming import show_events
 from app.chat.upload_guard import EmptyUploadGuard, chat_notifier
 from app.chat.uploads import browser_accept
 from app.chat.view import TurnView
 from app.config import SettingsError, get_settings
 from app.edge import install_edge_guards
+from app.edge.proxies import trust_only_configured_proxies
 from app.persistence.feedback_guard import install_feedback_guard
 from app.persistence.files_route import install_files_route
 from app.persistence.setup import (
@@ -69,6 +71,7 @@ if not any(m.cls is EmptyUploadGuard for m in chainlit_app.user_middleware):
     chainlit_app.add_middleware(EmptyUploadGuard, notify=chat_notifier(SETTINGS))
 # Before the server starts: refuse hostile session ids, foreign origins, inline uploads.
 install_edge_guards(SETTINGS.allowed_origin_list)
+trust_only_configured_proxies(SETTINGS)
 # Chainlit's steps and messages stop blocking the event loop 1 ms each (see step_clock).
 step_clock.install()
 
@@ -221,13 +224,8 @@ async def _on_message(message: cl.Message) -> None:
 
     view = TurnView()
     events = svc.answerer.ask(question, history=history, scope=scope, options=options)
-    try:
-        async for event in events:
-            await view.handle(event)
-    except asyncio.CancelledError:
-        # Stop button: leave a tidy turn (no spinning steps) and keep nothing in history.
-        await view.stopped()
-        raise
+    # Stop cancels this task: the view leaves a tidy turn and nothing enters history.
+    await show_events(events, view)
     result = view.result
     if result is not None and result.enters_history:
         stored = cl.user_session.get("history") or []

@@ -1,7 +1,7 @@
 """Process-wide services: settings, the knowledge library and the LLM gateway.
 
 Built once when the server starts; the library load runs on the ingestion pool
-(app.ingest) so start-up parsing never blocks the event loop.
+(app.retrieval.ingest) so start-up parsing never blocks the event loop.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from app.answering import Answerer
 from app.chat.retention import prune_interval, prune_uploads
 from app.config import Settings
-from app.ingest import run_ingest
 from app.llm.gateway import LLMGateway
+from app.retrieval.ingest import run_ingest
 from app.retrieval.library import Library
 from app.tokens import get_encoding
 

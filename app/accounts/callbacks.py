@@ -10,6 +10,7 @@ import chainlit as cl
 from chainlit.data import get_data_layer
 
 from app.accounts.identity import header_user, local_user, oauth_user, password_user
+from app.accounts.login_guard import install_login_throttle
 from app.accounts.store import AccountStore
 from app.config import AuthMode, Settings
 
@@ -49,6 +50,7 @@ def register_auth(settings: Settings) -> None:
             return header_user(headers, settings)
 
     elif mode is AuthMode.PASSWORD:
+        install_login_throttle()  # per client address, on top of the per-account lock
 
         @cl.password_auth_callback
         async def _password(username: str, password: str) -> cl.User | None:
@@ -60,4 +62,4 @@ def register_auth(settings: Settings) -> None:
 
         @cl.oauth_callback
         async def _oauth(provider_id, token, raw_user_data, default_user, id_token=None):
-            return oauth_user(provider_id, default_user, settings)
+            return oauth_user(provider_id, default_user, settings, raw_user_data)

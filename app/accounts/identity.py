@@ -4,6 +4,7 @@ Pure functions; `callbacks.py` registers them with Chainlit."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from chainlit.user import User
 
@@ -32,11 +33,20 @@ def header_user(headers: Mapping[str, str], settings: Settings) -> User | None:
     return User(identifier=name, metadata={"role": ADMIN if admin else USER, "groups": groups})
 
 
-def oauth_user(provider: str, default: User, settings: Settings) -> User:
-    admin = default.identifier in settings.admin_user_set
+def oauth_user(
+    provider: str, default: User, settings: Settings, claims: Mapping[str, Any] | None = None
+) -> User | None:
+    """The provider's user with our role, or None (Chainlit then shows its sign-in error)
+    when the identifying claim is blank or absurdly long. Some providers (the generic one)
+    leave the display name empty although the claims carry it."""
+    ident = default.identifier
+    if not ident.strip() or len(ident) > _MAX_NAME:
+        return None
+    admin = ident in settings.admin_user_set
+    name = default.display_name or (claims or {}).get("name")
     return User(
-        identifier=default.identifier,
-        display_name=default.display_name,
+        identifier=ident,
+        display_name=name if isinstance(name, str) and name.strip() else None,
         metadata={"role": ADMIN if admin else USER, "provider": provider},
     )
 

@@ -26,9 +26,9 @@ def verify(stored_hash: str | None, password: str) -> bool:
         return False
 
 
-def lock_seconds(failures: int) -> float:
-    """How long an account refuses logins after `failures` consecutive failures: nothing for
-    the first few, then doubling (2, 4, 8 … s) up to five minutes."""
-    if failures < FREE_ATTEMPTS:
+def lock_seconds(failures: int, free: int = FREE_ATTEMPTS) -> float:
+    """How long logins are refused after `failures` consecutive failures: nothing for the
+    first `free - 1`, then doubling (2, 4, 8 … s) up to five minutes."""
+    if failures < free:
         return 0.0
-    return min(MAX_LOCK_S, 2.0 ** (failures - FREE_ATTEMPTS + 1))
+    return min(MAX_LOCK_S, 2.0 ** (failures - free + 1))

@@ -3,16 +3,9 @@
 The chat, the benchmarks and the evaluation use only what is exported here.
 """
 
+from app.answering import events
 from app.answering.answerer import Answerer
-from app.answering.events import (
-    AnswerReset,
-    AnswerToken,
-    Done,
-    Event,
-    StepFinished,
-    StepStarted,
-    StepToken,
-)
+from app.answering.events import *  # noqa: F403 (the events list their public names)
 from app.answering.options import AnswerConfig, AskOptions, Exchange
 from app.answering.rendering import format_duration, render_footer
 from app.answering.result import AnswerResult, ModelUsage, Route, StepName, StepRecord
@@ -27,26 +20,20 @@ from app.answering.views import (
 )
 
 __all__ = [
+    *events.__all__,
     "STEP_OUTPUT_HEADINGS",
     "STEP_TITLES",
     "STEP_TYPES",
     "AnswerConfig",
-    "AnswerReset",
     "AnswerResult",
-    "AnswerToken",
     "Answerer",
     "AskOptions",
     "CitationView",
-    "Done",
-    "Event",
     "Exchange",
     "ModelUsage",
     "Route",
-    "StepFinished",
     "StepName",
     "StepRecord",
-    "StepStarted",
-    "StepToken",
     "answer_markdown",
     "citation_views",
     "details_markdown",

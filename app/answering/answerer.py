@@ -6,17 +6,16 @@ from collections.abc import AsyncIterator, Sequence
 
 from app.answering.events import Event
 from app.answering.options import AnswerConfig, AskOptions, Exchange
-from app.answering.pipeline import SearchesLibrary, StreamsCompletions, ask
+from app.answering.pipeline import SearchesLibrary, ask
 from app.config import Settings
+from app.llm.gateway import LLMGateway
 
 
 class Answerer:
     """`answerer.ask(question, history=…, scope=…, options=…)` for the chat, the benchmarks
     and the evaluation. Per-chat values come only from `options`."""
 
-    def __init__(
-        self, library: SearchesLibrary, gateway: StreamsCompletions, settings: Settings
-    ) -> None:
+    def __init__(self, library: SearchesLibrary, gateway: LLMGateway, settings: Settings) -> None:
         self.library = library
         self.gateway = gateway
         self.config = AnswerConfig.from_settings(settings)

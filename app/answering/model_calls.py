@@ -6,20 +6,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from app.answering.prompting import NOT_FOUND_MARKER, Prompt, shrink_budget
 from app.answering.rendering import format_duration
 from app.answering.result import ModelUsage, StepName, StepRecord, cost
 from app.answering.steps import step_title
 from app.llm.errors import ContextTooLong, LLMError
+from app.llm.gateway import LLMGateway
 from app.llm.types import Completion, TokenEvent
-
-
-class StreamsCompletions(Protocol):
-    def stream(
-        self, model: str, messages: list[dict[str, str]], *, temperature: float, max_tokens: int
-    ) -> AsyncIterator[TokenEvent | Completion]: ...
 
 
 class MarkerGate:
@@ -59,23 +53,29 @@ class ModelCall:
 
 
 async def stream_call(
-    gateway: StreamsCompletions,
+    gateway: LLMGateway,
     model: str,
     prompt: Prompt,
     refit: Callable[[int], Prompt] | None,
     *,
     temperature: float,
     max_tokens: int,
+    stop_when: Callable[[str], bool] | None = None,
 ) -> AsyncIterator[TokenEvent | ModelCall]:
     """Stream one call: its token events, then its `ModelCall` record last (as the gateway
     yields its `Completion` last). On ContextTooLong (always raised before the first token)
-    refit the prompt to `shrink_budget` and try exactly once more."""
+    refit the prompt to `shrink_budget` and try exactly once more. `stop_when` as in
+    `LLMGateway.stream`."""
     call = ModelCall(prompt)
     while True:
         call.attempts += 1
         try:
             async for item in gateway.stream(
-                model, call.prompt.messages, temperature=temperature, max_tokens=max_tokens
+                model,
+                call.prompt.messages,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                stop_when=stop_when,
             ):
                 if isinstance(item, Completion):
                     call.completion = item

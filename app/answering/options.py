@@ -7,9 +7,25 @@ mistake and silently ignore what the user chose.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.config import RoutingPolicy, Settings
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
+
+
+def _from_settings(cls: type[T], settings: Settings, **differ: Any) -> T:
+    """`cls` with each required field read from the setting of the same name, except the
+    fields in `differ`, whose values are given."""
+    required = [
+        f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+    ]
+    same = {name: getattr(settings, name) for name in required if name not in differ}
+    return cls(**same, **differ)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,14 +40,8 @@ class AskOptions:
     stream_draft: bool = True  # show the draft as it streams, before routing decides
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AskOptions:
-        return cls(
-            top_k=settings.top_k,
-            policy=settings.routing_policy,
-            rewrite=settings.rewrite_followups,
-            temperature=settings.temperature,
-            show_draft_hint=settings.show_draft_hint,
-        )
+    def from_settings(cls, s: Settings) -> AskOptions:
+        return _from_settings(cls, s, policy=s.routing_policy, rewrite=s.rewrite_followups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +61,9 @@ class AnswerConfig:
 
     @classmethod
     def from_settings(cls, s: Settings) -> AnswerConfig:
-        return cls(
-            draft_model=s.draft_model,
-            escalation_model=s.escalation_model,
-            max_answer_tokens=s.max_answer_tokens,
-            context_token_budget=s.context_token_budget,
-            history_turns=s.history_turns,
-            min_draft_tokens=s.min_draft_tokens,
-            escalate_below=s.escalate_below,
-            min_retrieval_score=s.min_retrieval_score,
+        return _from_settings(
+            cls,
+            s,
             draft_prices=(s.draft_price_in_per_1k, s.draft_price_out_per_1k),
             escalation_prices=(s.escalation_price_in_per_1k, s.escalation_price_out_per_1k),
         )

@@ -33,7 +33,7 @@ fluently.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -50,7 +50,6 @@ from app.answering.events import (
 from app.answering.model_calls import (
     MarkerGate,
     ModelCall,
-    StreamsCompletions,
     add_usage,
     record_call,
     stream_call,
@@ -58,9 +57,11 @@ from app.answering.model_calls import (
 from app.answering.options import AnswerConfig, AskOptions, Exchange
 from app.answering.prompting import (
     Prompt,
+    RewriteChoice,
     build_messages,
-    clean_rewrite,
+    choose_rewrite,
     count_message_tokens,
+    first_line_done,
     fit_prompt,
     needs_context,
     rewrite_messages,
@@ -84,7 +85,8 @@ from app.answering.routing import (
 )
 from app.answering.steps import step_title
 from app.llm.errors import EndpointUnreachable
-from app.llm.types import Completion
+from app.llm.gateway import STOPPED_EARLY, LLMGateway
+from app.llm.types import Completion, TokenEvent
 from app.retrieval.fusion import fuse_rankings
 
 if TYPE_CHECKING:
@@ -106,6 +108,55 @@ def _history_for_prompt(history: Sequence[Exchange]) -> list[Exchange]:
     return [Exchange(t.question, " ".join(strip_citations(t.answer).split())) for t in history]
 
 
+def rewrite_prompt(question: str, history: Sequence[Exchange], config: AnswerConfig) -> Prompt:
+    """The prompt that asks the draft model to make a follow-up standalone."""
+    messages = rewrite_messages(
+        question,
+        _history_for_prompt(history),
+        history_turns=config.history_turns,
+        budget=config.context_token_budget,
+    )
+    return Prompt(messages=messages, blocks=[], tokens=count_message_tokens(messages))
+
+
+def rewrite_call(
+    gateway: LLMGateway, config: AnswerConfig, prompt: Prompt
+) -> AsyncIterator[TokenEvent | ModelCall]:
+    """The rewrite call, read only up to the end of the reply's first line: the one line
+    `choose_rewrite` uses. At temperature 0 the rest cannot change it, and a slow model
+    would spend seconds writing it."""
+    return stream_call(
+        gateway,
+        config.draft_model,
+        prompt,
+        None,
+        temperature=0.0,
+        max_tokens=REWRITE_MAX_TOKENS,
+        stop_when=first_line_done,
+    )
+
+
+def rewrite_notes(question: str, choice: RewriteChoice, completion: Completion) -> list[str]:
+    """What the Rewrite step says about the line it read and what was searched."""
+    if choice.unused is None:
+        notes = [f"“{question.strip()}” → “{choice.query}”"]
+    else:
+        notes = [f"Rewrite not used: {choice.unused}; searched the question as asked."]
+    if completion.finish_reason == STOPPED_EARLY:
+        notes.append("Read up to the end of the reply's first line, the only line used.")
+    return notes
+
+
+def search_with_rewrite(
+    library: SearchesLibrary, question: str, rewrite: str, top_k: int, scope: str | None = None
+) -> tuple[list[str], list[Hit]]:
+    """The queries searched and the hits. The user's own words are always searched; a
+    rewrite (when it differs) only adds to what they find, fused by reciprocal rank."""
+    queries = list(dict.fromkeys([question, rewrite]))
+    rankings = [library.search(q, top_k, scope=scope) for q in queries]
+    return queries, fuse_rankings(rankings, top_k) if len(rankings) > 1 else rankings[0]
+
+
 def _scope_label(scope: str | None) -> str:
     return (
         "the shared documents" if scope is None else "the shared documents and this chat's uploads"
@@ -122,7 +173,7 @@ async def ask(
     scope: str | None,
     options: AskOptions,
     library: SearchesLibrary,
-    gateway: StreamsCompletions,
+    gateway: LLMGateway,
     config: AnswerConfig,
 ) -> AsyncIterator[Event]:
     """Answer `question`; see the module docstring for the events and failure handling."""
@@ -160,7 +211,7 @@ class _Run:
         history: Sequence[Exchange],
         scope: str | None,
         options: AskOptions,
-        gateway: StreamsCompletions,
+        gateway: LLMGateway,
         config: AnswerConfig,
     ) -> None:
         self.question = question
@@ -249,29 +300,17 @@ class _Run:
     async def rewrite(self) -> AsyncIterator[Event]:
         yield StepStarted("rewrite")
         t0 = time.perf_counter()
-        messages = rewrite_messages(
-            self.question,
-            self.history,
-            history_turns=self.config.history_turns,
-            budget=self.config.context_token_budget,
-        )
-        prompt = Prompt(messages=messages, blocks=[], tokens=count_message_tokens(messages))
+        prompt = rewrite_prompt(self.question, self.history, self.config)
         call = ModelCall(prompt)
-        async for ev in stream_call(
-            self.gateway,
-            self.config.draft_model,
-            prompt,
-            None,
-            temperature=0.0,
-            max_tokens=REWRITE_MAX_TOKENS,
-        ):
+        async for ev in rewrite_call(self.gateway, self.config, prompt):
             if isinstance(ev, ModelCall):
                 call = ev
             else:
                 yield StepToken("rewrite", ev.text, ev.kind)
         if call.completion is not None and not call.completion.incomplete:
-            self.searched_query = clean_rewrite(call.completion.text, self.question)
-            call.notes.append(f"“{self.question.strip()}” → “{self.searched_query}”")
+            choice = choose_rewrite(call.completion.text, self.question, self.history)
+            self.searched_query = choice.query
+            call.notes.extend(rewrite_notes(self.question, choice, call.completion))
         else:
             if isinstance(call.error, EndpointUnreachable):
                 self.endpoint_down = call.error
@@ -283,11 +322,9 @@ class _Run:
     def retrieve(self, library: SearchesLibrary) -> Iterator[Event]:
         yield StepStarted("retrieve")
         t0 = time.perf_counter()
-        top_k, scope = self.options.top_k, self.scope
-        queries = list(dict.fromkeys([self.question, self.searched_query]))
-        # The user's own words are always searched; a rewrite only adds to what they find.
-        rankings = [library.search(q, top_k, scope=scope) for q in queries]
-        self.hits = fuse_rankings(rankings, top_k) if len(rankings) > 1 else rankings[0]
+        queries, self.hits = search_with_rewrite(
+            library, self.question, self.searched_query, self.options.top_k, self.scope
+        )
         seconds = time.perf_counter() - t0
         name = step_title("retrieve", format_duration(seconds))
         self.steps.append(StepRecord(step="retrieve", name=name, seconds=seconds))
@@ -312,8 +349,7 @@ class _Run:
     ) -> AsyncIterator[StepToken | str | ModelCall]:
         """A draft or escalation call: the step's model, refitted to `hits` if too long."""
         model = self.config.escalation_model if step == "escalate" else self.config.draft_model
-        return _stream_step(
-            step,
+        calls = stream_call(
             self.gateway,
             model,
             prompt,
@@ -321,6 +357,7 @@ class _Run:
             temperature=self.options.temperature,
             max_tokens=self.config.max_answer_tokens,
         )
+        return _stream_step(step, calls)
 
     async def draft(self, prompt: Prompt) -> AsyncIterator[Event | ModelCall]:
         """The draft step's events, then its ModelCall."""
@@ -466,22 +503,13 @@ class _Run:
 
 
 async def _stream_step(
-    step: StepName,
-    gateway: StreamsCompletions,
-    model: str,
-    prompt: Prompt,
-    refit: Callable[[int], Prompt] | None,
-    *,
-    temperature: float,
-    max_tokens: int,
+    step: StepName, calls: AsyncIterator[TokenEvent | ModelCall]
 ) -> AsyncIterator[StepToken | str | ModelCall]:
-    """A model step's tokens as StepTokens, the answer text that is safe to show (as plain
-    str; the insufficient-context marker is held back), and the ModelCall last."""
+    """A model call's tokens as the step's StepTokens, the answer text that is safe to show
+    (as plain str; the insufficient-context marker is held back), and the ModelCall last."""
     gate = MarkerGate()
     call: ModelCall | None = None
-    async for ev in stream_call(
-        gateway, model, prompt, refit, temperature=temperature, max_tokens=max_tokens
-    ):
+    async for ev in calls:
         if isinstance(ev, ModelCall):
             call = ev
             continue

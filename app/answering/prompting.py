@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from app.answering.options import Exchange
+from app.retrieval.analyzer import analyze
 from app.tokens import count_tokens
 
 if TYPE_CHECKING:
@@ -298,3 +299,39 @@ def clean_rewrite(text: str, original: str) -> str:
     if not candidate or too_long or _ECHO.search(candidate) or NOT_FOUND_MARKER in candidate:
         return original
     return candidate
+
+
+def first_line_done(text: str) -> bool:
+    """Whether a streamed rewrite holds a whole first line (some text, then a newline).
+    That line is all `clean_rewrite` reads, so the rest of the reply is not worth waiting for."""
+    return "\n" in text.lstrip()
+
+
+@dataclass(frozen=True, slots=True)
+class RewriteChoice:
+    """What a rewrite reply adds to the search: `query` is searched beside the user's words
+    (the question itself when the reply is not used, and `unused` says why)."""
+
+    query: str
+    unused: str | None = None
+
+
+def choose_rewrite(reply: str, question: str, history: Sequence[Exchange]) -> RewriteChoice:
+    """The rewrite to search beside the user's words, or why there is none.
+
+    A rewrite that shares no content word with the question or the conversation (after the
+    index's own analysis: stopwords out, stems compared) cannot be about either. Fused in by
+    reciprocal rank it adds nothing and pushes what the user's words found down a place:
+    "Not sure." did exactly that.
+    """
+    rewrite = clean_rewrite(reply, question)
+    if rewrite.strip() == question.strip():
+        return RewriteChoice(
+            question, "the reply was empty, an echo of the prompt or the question itself"
+        )
+    said = set(analyze(question))
+    for turn in history:
+        said.update(analyze(turn.question), analyze(turn.answer))
+    if said.isdisjoint(analyze(rewrite)):
+        return RewriteChoice(question, f"“{rewrite}” shares no word with the conversation")
+    return RewriteChoice(rewrite)

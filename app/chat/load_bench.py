@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import httpx
 import socketio
+
+from app.bench_servers import free_port, start_process, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "How do I find the port Foundry Local is using?"
@@ -48,36 +49,6 @@ SCRIPT = {"rules": [{"text": ANSWER, "chunk_chars": 12, "delay_s": 0.015}]}
 class Timing:
     ttft_s: float
     total_s: float
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.25)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def _start(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        args,
-        env={**os.environ, **env},
-        cwd=cwd,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -110,6 +81,24 @@ async def _direct(client: httpx.AsyncClient, base: str) -> Timing:
     return Timing(first if first is not None else total, total)
 
 
+async def _connect(sio: socketio.AsyncClient, url: str) -> None:
+    """Log in and open the chat's socket, as the browser does."""
+    auth = {"sessionId": str(uuid.uuid4()), "clientType": "webapp", "userEnv": "{}"}
+    # AUTH_MODE=local logs everyone in as the local user, through Chainlit's header login.
+    async with httpx.AsyncClient(timeout=120) as http:
+        login = await http.post(f"{url}/auth/header")
+    cookie = "; ".join(f"{k}={v}" for k, v in login.cookies.items())
+    await sio.connect(
+        url,
+        socketio_path="/ws/socket.io",
+        transports=["websocket"],
+        auth=auth,
+        headers={"Cookie": cookie},
+        wait_timeout=60,  # the client's default (1 s) gives up while 40 chats log in at once
+    )
+    await sio.emit("connection_successful")
+
+
 async def _chat(url: str, turns: int) -> list[Timing]:
     """One browser-like chat: connect, wait for the chat to start, ask `turns` questions."""
     sio = socketio.AsyncClient(reconnection=False)
@@ -128,20 +117,7 @@ async def _chat(url: str, turns: int) -> list[Timing]:
         if event == "task_end" and state["started"]:
             done.set()
 
-    auth = {"sessionId": str(uuid.uuid4()), "clientType": "webapp", "userEnv": "{}"}
-    # AUTH_MODE=local logs everyone in as the local user, through Chainlit's header login.
-    async with httpx.AsyncClient(timeout=120) as http:
-        login = await http.post(f"{url}/auth/header")
-    cookie = "; ".join(f"{k}={v}" for k, v in login.cookies.items())
-    await sio.connect(
-        url,
-        socketio_path="/ws/socket.io",
-        transports=["websocket"],
-        auth=auth,
-        headers={"Cookie": cookie},
-        wait_timeout=60,  # the client's default (1 s) gives up while 40 chats log in at once
-    )
-    await sio.emit("connection_successful")
+    await _connect(sio, url)
     await asyncio.wait_for(ready.wait(), 60)
     timings = []
     for _ in range(turns):
@@ -217,9 +193,9 @@ def _run_levels(levels: list[int], turns: int) -> list[dict]:
     """Start the scripted server and the app, warm up, then measure every level."""
     with tempfile.TemporaryDirectory(prefix="load-bench-") as tmp:
         work = Path(tmp)
-        llm_port, app_port = _free_port(), _free_port()
+        llm_port, app_port = free_port(), free_port()
         llm_url, app_url = f"http://127.0.0.1:{llm_port}/v1", f"http://127.0.0.1:{app_port}"
-        llm = _start(
+        llm = start_process(
             [sys.executable, "-m", "tests.support.scripted_llm", "--port", str(llm_port)],
             {"PYTHONPATH": str(ROOT)},
             ROOT,
@@ -227,7 +203,7 @@ def _run_levels(levels: list[int], turns: int) -> list[dict]:
         )
         root = _app_root(work)
         chainlit = str(Path(sys.executable).parent / "chainlit")
-        app = _start(
+        app = start_process(
             [chainlit, "run", str(ROOT / "app" / "main.py"), "--headless", "--port", str(app_port)],
             {
                 "CHAINLIT_APP_ROOT": str(root),
@@ -241,9 +217,9 @@ def _run_levels(levels: list[int], turns: int) -> list[dict]:
             work / "app.log",
         )
         try:
-            _wait_http(f"{llm_url}/models")
+            wait_http(f"{llm_url}/models")
             httpx.post(f"{llm_url[:-3]}/_script", json=SCRIPT).raise_for_status()
-            _wait_http(f"{app_url}/health")
+            wait_http(f"{app_url}/health")
             asyncio.run(_level(app_url, llm_url, 1, 1, app.pid))  # warm-up
             return [asyncio.run(_level(app_url, llm_url, n, turns, app.pid)) for n in levels]
         finally:

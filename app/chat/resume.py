@@ -13,7 +13,7 @@ from typing import Any
 
 from app.answering import Exchange
 from app.chat.uploads import chat_folder
-from app.ingest import run_ingest
+from app.retrieval.ingest import run_ingest
 from app.retrieval.library import Library
 from app.retrieval.types import DocumentRejected
 
@@ -71,3 +71,4 @@ async def forget_chat(library: Library, upload_dir: Path, scope: str) -> None:
     """A deleted chat takes its uploads and their index with it."""
     library.drop_scope(scope)
     await asyncio.to_thread(shutil.rmtree, upload_folder(upload_dir, scope), True)
+    log.info("deleted chat %s: its uploads and their index are gone", scope)

@@ -1,7 +1,7 @@
 """Uploads in the chat: each attached file becomes searchable in this chat before the answer.
 
 Parsing runs in a contained child process and indexing on the bounded ingestion pool
-(app.ingest), so one person's 200-page PDF, or a hostile file, never freezes another
+(app.retrieval.ingest), so one person's 200-page PDF, or a hostile file, never freezes another
 person's chat.
 """
 
@@ -26,7 +26,7 @@ from app.chat.uploads import (
     publish_to_knowledge,
     store_upload,
 )
-from app.ingest import run_ingest
+from app.retrieval.ingest import run_ingest
 from app.retrieval.types import DocumentRejected
 from app.services import Services
 

@@ -16,25 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.config import FILE_TYPES
+from app.retrieval.file_rules import size_problem, type_problem
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
-
-
-_MIME = {
-    ".md": "text/markdown",
-    ".markdown": "text/markdown",
-    ".txt": "text/plain",
-    ".html": "text/html",
-    ".htm": "text/html",
-    ".pdf": "application/pdf",
-    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-}
 
 
 def browser_accept(extensions: frozenset[str]) -> dict[str, list[str]]:
     """The upload dialog's filter ({MIME type: [extensions]}) for the allowed extensions."""
     accept: dict[str, list[str]] = {}
     for ext in sorted(extensions):
-        accept.setdefault(_MIME[ext], []).append(ext)
+        accept.setdefault(FILE_TYPES[ext], []).append(ext)
     return accept
 
 
@@ -47,19 +39,10 @@ class StoredUpload:
 
 def check_upload(name: str, size: int, *, allowed: frozenset[str], max_bytes: int) -> str | None:
     """Why this file can't be taken, in one sentence; None when it can."""
-    suffix = Path(name).suffix.lower()
-    if suffix not in allowed:
-        kinds = ", ".join(sorted(allowed))
-        shown = suffix or "no extension"
-        return f"{name} was not added: {shown} files are not supported (use {kinds})."
-    if size > max_bytes:
-        return (
-            f"{name} was not added: it is {size / 1_048_576:.1f} MB and the limit is "
-            f"{max_bytes / 1_048_576:.0f} MB (MAX_UPLOAD_MB)."
-        )
-    if size == 0:
-        return f"{name} was not added: the file is empty."
-    return None
+    problem = type_problem(name, allowed) or size_problem(size, max_bytes)
+    if problem is None and size == 0:
+        problem = "the file is empty"
+    return f"{name} was not added: {problem}." if problem else None
 
 
 MAX_NAME = 150  # characters; a file system allows 255 bytes, numbered copies add a few

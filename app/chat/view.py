@@ -6,7 +6,6 @@ onto `cl.Step` and `cl.Message`, so the order and look of a turn are decided her
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,11 +31,9 @@ from app.answering import (
     details_markdown,
     inert_markdown,
 )
+from app.chat.streaming import Throttled
 from app.feedback.record import TURN_KEY, turn_record
 
-# Streamed text is re-sent whole (made inert) at most this often: one socket event per
-# ~40 ms instead of one per token, which still reads as smooth streaming.
-FLUSH_INTERVAL_S = 0.04
 DETAILS_ELEMENT = "Route, timing and cost"
 
 
@@ -44,29 +41,6 @@ DETAILS_ELEMENT = "Route, timing and cost"
 class _StepText:
     answer: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
-
-
-class _Throttled:
-    """Accumulates streamed tokens; flushes the whole text, sanitised, every interval."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self._last = 0.0
-        self._pending = False
-
-    def add(self, text: str) -> bool:
-        """Add text; True when it is time to flush."""
-        self.parts.append(text)
-        self._pending = True
-        return time.monotonic() - self._last >= FLUSH_INTERVAL_S
-
-    def take(self) -> str | None:
-        """The text to send now, or None when nothing arrived since the last flush."""
-        if not self._pending:
-            return None
-        self._pending = False
-        self._last = time.monotonic()
-        return inert_markdown("".join(self.parts))
 
 
 class TurnView:
@@ -78,8 +52,8 @@ class TurnView:
         self.answer: cl.Message | None = None
         self.result: AnswerResult | None = None
         self._steps_after_answer = False
-        self._answer_stream = _Throttled()
-        self._step_streams: dict[StepName, _Throttled] = {}
+        self._answer_stream = Throttled()
+        self._step_streams: dict[StepName, Throttled] = {}
 
     async def handle(self, event: Event) -> None:
         match event:
@@ -108,7 +82,7 @@ class TurnView:
         step.start = utc_now()
         self.steps[name] = step
         self.texts[name] = _StepText()
-        self._step_streams[name] = _Throttled()
+        self._step_streams[name] = Throttled()
         if self.answer is not None:
             self._steps_after_answer = True
         await step.send()
@@ -131,7 +105,7 @@ class TurnView:
     async def _answer_token(self, text: str) -> None:
         if self.answer is None:
             self.answer = cl.Message(content="")
-            self._answer_stream = _Throttled()
+            self._answer_stream = Throttled()
             self._steps_after_answer = False  # a fresh message sits below every step so far
         if self._answer_stream.add(text):
             await self._flush_answer()
@@ -204,7 +178,7 @@ class TurnView:
                 step.end = utc_now()
                 await step.update()
         if self.answer is not None:
-            streamed = inert_markdown("".join(self._answer_stream.parts)).rstrip()
+            streamed = self._answer_stream.inert().rstrip()
             self.answer.content = (streamed + "\n\n*Stopped.*").lstrip()
             await self.answer.update()
 

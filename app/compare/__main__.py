@@ -19,7 +19,14 @@ import sys
 from collections.abc import Awaitable
 
 from app.answering.prompting import Message
-from app.compare.core import CallSample, ModelStats, measure_call, prices_for, summarise
+from app.compare.core import (
+    CallSample,
+    ModelStats,
+    final_sample,
+    prices_for,
+    stream_measured_call,
+    summarise,
+)
 from app.compare.view import grounded_prompt
 from app.config import Settings, SettingsError, load_settings
 from app.llm.errors import LLMError
@@ -58,8 +65,10 @@ async def bench_model(
     stream = os.environ.get("BENCH_STREAM", "1") != "0"
 
     def call() -> Awaitable[CallSample]:
-        return measure_call(
-            gateway, model, messages, max_tokens=max_tokens, prices=prices, stream=stream
+        return final_sample(
+            stream_measured_call(
+                gateway, model, messages, max_tokens=max_tokens, prices=prices, stream=stream
+            )
         )
 
     samples: list[CallSample] = []

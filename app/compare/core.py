@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from app.answering.model_calls import StreamsCompletions
 from app.answering.result import cost
 from app.config import Settings
 from app.eval.metrics import percentile
-from app.llm.types import Completion
+from app.llm.gateway import LLMGateway
+from app.llm.types import Completion, TokenEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,7 @@ class CallSample:
     tokens_out: int
     tokens_per_s: float | None
     cost_usd: float
+    error: str | None = None  # set when the stream broke after output began: `text` is partial
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,34 +57,46 @@ def prices_for(model: str, settings: Settings) -> tuple[float, float]:
     return 0.0, 0.0
 
 
-async def measure_call(
-    gateway: StreamsCompletions,
+async def stream_measured_call(
+    gateway: LLMGateway,
     model: str,
     messages: list[dict[str, str]],
     *,
     max_tokens: int,
     prices: tuple[float, float],
     stream: bool = True,
-) -> CallSample:
-    """Time one call at temperature 0. Not streaming, the whole answer arrives at once, so
-    the first token is the total: that is what a non-streaming client waits."""
+) -> AsyncIterator[TokenEvent | CallSample]:
+    """Time one call at temperature 0: its token events as they arrive, then its
+    `CallSample` last. Not streaming, the whole answer arrives at once, so the first token
+    is the total: that is what a non-streaming client waits. Errors before the first token
+    raise `LLMError`; a stream cut later ends with a sample whose `error` says why."""
     t0 = time.perf_counter()
     done: Completion | None = None
     async for item in gateway.stream(model, messages, temperature=0.0, max_tokens=max_tokens):
         if isinstance(item, Completion):
             done = item
+        else:
+            yield item
     total = time.perf_counter() - t0
     assert done is not None, "the gateway always ends a stream with a Completion"
-    ttft = done.timing.ttft_s if stream else total
-    return CallSample(
+    yield CallSample(
         text=done.text,
-        ttft_s=ttft,
+        ttft_s=done.timing.ttft_s if stream else total,
         total_s=total,
         tokens_in=done.prompt_tokens,
         tokens_out=done.completion_tokens,
         tokens_per_s=done.timing.tokens_per_s,
         cost_usd=cost(done.prompt_tokens, done.completion_tokens, *prices),
+        error=done.error if done.incomplete else None,
     )
+
+
+async def final_sample(events: AsyncIterator[TokenEvent | CallSample]) -> CallSample:
+    """The sample that ends a `stream_measured_call`, its tokens passed over."""
+    async for item in events:
+        if isinstance(item, CallSample):
+            return item
+    raise AssertionError("stream_measured_call always ends with a CallSample")
 
 
 def _p(values: Sequence[float | None], q: float, scale: float = 1.0) -> float | None:

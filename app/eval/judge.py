@@ -7,8 +7,8 @@ import json
 import re
 from collections.abc import Sequence
 
-from app.answering.model_calls import StreamsCompletions
 from app.llm.errors import LLMError
+from app.llm.gateway import LLMGateway
 from app.llm.types import Completion
 
 JUDGE_PROMPT_VERSION = "judge-v1"
@@ -54,7 +54,7 @@ def _grade(value: object) -> int | None:
 
 
 async def grade(
-    gateway: StreamsCompletions, model: str, question: str, answer: str, blocks: Sequence[str]
+    gateway: LLMGateway, model: str, question: str, answer: str, blocks: Sequence[str]
 ) -> dict[str, int | None]:
     text = ""
     try:

@@ -16,9 +16,9 @@ endpoint) and remembers:
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,33 +27,26 @@ import openai
 from openai import AsyncOpenAI
 
 from app.config import Settings
-from app.llm.errors import (
-    ContextTooLong,
-    EndpointUnreachable,
-    LLMError,
-    LLMServerError,
-    LLMTimeout,
-    ModelNotAvailable,
-)
+from app.llm.errors import LLMError, LLMServerError, LLMTimeout, ModelNotAvailable
 from app.llm.models import match_model
+from app.llm.openai_errors import (
+    CONNECTION_LOST,
+    READ_TIMEOUTS,
+    ModelUnknown,
+    cause_text,
+    server_text,
+    translate,
+)
 from app.llm.thinking import ThinkSplitter
 from app.llm.types import Completion, Timing, TokenEvent, TokenKind
 from app.tokens import count_tokens
 
+# The finish reason of a stream the caller's `stop_when` ended: the rest was not read.
+STOPPED_EARLY = "stopped_early"
+
 # Chat templates add a few tokens per message around the content; the usual estimate.
 _TOKENS_PER_MESSAGE = 3
 _TOKENS_PER_REPLY = 3
-
-_CONTEXT_TOO_LONG = re.compile(
-    r"context[ _-]?(length|window|size)|maximum context|too many tokens|prompt is too long"
-    r"|exceed\w*\b.{0,40}\b(context|tokens?)\b|context_length_exceeded",
-    re.IGNORECASE | re.DOTALL,
-)
-_MODEL_UNKNOWN = re.compile(
-    r"model.{0,80}(not found|does not exist|not loaded|unknown|not available|no such)"
-    r"|(unknown|invalid) model|model_not_found",
-    re.IGNORECASE | re.DOTALL,
-)
 
 
 @dataclass
@@ -62,12 +55,6 @@ class EndpointCapabilities:
 
     stream_options: bool | None = None
     logprobs: bool | None = None
-
-
-class _ModelUnknown(Exception):
-    def __init__(self, server_text: str) -> None:
-        super().__init__(server_text)
-        self.server_text = server_text
 
 
 class LLMGateway:
@@ -146,29 +133,31 @@ class LLMGateway:
         *,
         temperature: float,
         max_tokens: int,
+        stop_when: Callable[[str], bool] | None = None,
     ) -> AsyncIterator[TokenEvent | Completion]:
-        """TokenEvents as they arrive, then one Completion (always last)."""
-        model_id = await self.resolve_model(model)
-        refreshed = False
-        while True:
-            try:
-                response, sent_at, t0 = await self._open(
-                    model_id, messages, temperature=temperature, max_tokens=max_tokens
-                )
-                break
-            except _ModelUnknown as e:
-                # The list may be stale (model unloaded, or a new one loaded): look once more.
-                if refreshed:
-                    raise ModelNotAvailable(model, self._models or []) from None
-                refreshed = True
-                self.forget_models()
-                fresh = await self.resolve_model(model)
-                if fresh == model_id:
-                    # Listed but refused: typically known to the catalogue but not loaded.
-                    raise ModelNotAvailable(model, self._models or []) from e
-                model_id = fresh
-        async for item in self._consume(response, model, model_id, messages, sent_at, t0):
-            yield item
+        """TokenEvents as they arrive, then one Completion (always last).
+
+        `stop_when(answer_so_far)` true ends the stream there: the connection is closed (a
+        llama.cpp server stops generating when its client hangs up) and the Completion has
+        finish reason `STOPPED_EARLY`.
+        """
+        state = _StreamState()
+        # This block owns the response: it is closed as soon as reading ends, however it
+        # ends (finished, cut, stalled, or the caller stopped listening).
+        async with AsyncExitStack() as stack:
+            sent = await self._send(
+                stack, model, messages, temperature=temperature, max_tokens=max_tokens
+            )
+            async for event in self._read(sent, state, stop_when):
+                yield event
+        for event in state.flush(time.perf_counter() - sent.t0):
+            yield event
+        if state.cut is None and state.finish_reason is None:
+            # A complete OpenAI stream always says why it stopped; silence means it was cut.
+            state.cut = "the server closed the stream before the answer was finished"
+        if state.cut is not None and state.first_t is None:
+            raise LLMServerError(None, f"{state.cut}; no answer was received", sent.model_id)
+        yield state.completion(model, messages, sent, time.perf_counter() - sent.t0)
 
     async def complete(
         self,
@@ -192,40 +181,65 @@ class LLMGateway:
 
     # --- internals ---------------------------------------------------------------------
 
+    async def _send(
+        self,
+        stack: AsyncExitStack,
+        model: str,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+    ) -> _Sent:
+        """Send the request for `model`, its response entered on `stack`. A refused model ID
+        is looked up once more: the list may be stale (a model unloaded or a new one loaded)."""
+        model_id = await self.resolve_model(model)
+        refreshed = False
+        while True:
+            try:
+                return await self._open(
+                    stack, model_id, messages, temperature=temperature, max_tokens=max_tokens
+                )
+            except ModelUnknown as e:
+                if refreshed:
+                    raise ModelNotAvailable(model, self._models or []) from None
+                refreshed = True
+                self.forget_models()
+                fresh = await self.resolve_model(model)
+                if fresh == model_id:
+                    # Listed but refused: typically known to the catalogue but not loaded.
+                    raise ModelNotAvailable(model, self._models or []) from e
+                model_id = fresh
+
     async def _open(
         self,
+        stack: AsyncExitStack,
         model_id: str,
         messages: list[dict[str, str]],
         *,
         temperature: float,
         max_tokens: int,
-    ) -> tuple[Any, float, float]:
-        """Send the request, dropping parameters the server refuses; returns the open stream."""
+    ) -> _Sent:
+        """Send the request, dropping parameters the server refuses."""
         caps = self.capabilities
         while True:
-            extra: dict[str, Any] = {}
-            if caps.stream_options is not False:
-                extra["stream_options"] = {"include_usage": True}
-            if caps.logprobs is not False:
-                extra["logprobs"] = True
-                if self.top_logprobs is not None:
-                    extra["top_logprobs"] = self.top_logprobs
+            extra = self._optional_parameters()
             sent_at, t0 = time.time(), time.perf_counter()
+            # The raw response, not openai's AsyncStream: building a pydantic model per
+            # chunk cost ~0.5 ms of CPU each (45x a json.loads), per token of every answer.
+            # Request building, retries and status errors stay openai's.
+            request = self._client.chat.completions.with_streaming_response.create(
+                model=model_id,
+                messages=messages,  # type: ignore[arg-type]
+                temperature=temperature,
+                max_tokens=max_tokens,
+                stream=True,
+                **extra,
+            )
             try:
-                # The raw response, not openai's AsyncStream: building a pydantic model per
-                # chunk cost ~0.5 ms of CPU each (45x a json.loads), per token of every
-                # answer. Request building, retries and status errors stay openai's.
-                response = await self._client.chat.completions.with_streaming_response.create(
-                    model=model_id,
-                    messages=messages,  # type: ignore[arg-type]
-                    temperature=temperature,
-                    max_tokens=max_tokens,
-                    stream=True,
-                    **extra,
-                ).__aenter__()
+                response = await stack.enter_async_context(request)
             except openai.APIStatusError as e:
                 # Refusals come as 400/422, or as a 500 from servers that fail on the flag.
-                text = _server_text(e) if e.status_code in (400, 422, 500) else ""
+                text = server_text(e) if e.status_code in (400, 422, 500) else ""
                 if "stream_options" in extra and "stream_options" in text:
                     caps.stream_options = False
                     continue
@@ -237,72 +251,61 @@ class LLMGateway:
                 raise self._translate(e, model=model_id) from e
             if "stream_options" in extra:
                 caps.stream_options = True
-            return response, sent_at, t0
+            return _Sent(response, model_id, sent_at, t0)
 
-    async def _consume(
-        self,
-        response: Any,
-        model: str,
-        model_id: str,
-        messages: list[dict[str, str]],
-        sent_at: float,
-        t0: float,
-    ) -> AsyncIterator[TokenEvent | Completion]:
-        state = _StreamState()
-        cut: str | None = None
+    def _optional_parameters(self) -> dict[str, Any]:
+        """The parameters this endpoint has not refused yet."""
+        extra: dict[str, Any] = {}
+        if self.capabilities.stream_options is not False:
+            extra["stream_options"] = {"include_usage": True}
+        if self.capabilities.logprobs is not False:
+            extra["logprobs"] = True
+            if self.top_logprobs is not None:
+                extra["top_logprobs"] = self.top_logprobs
+        return extra
+
+    async def _read(
+        self, sent: _Sent, state: _StreamState, stop_when: Callable[[str], bool] | None
+    ) -> AsyncIterator[TokenEvent]:
+        """The token events of an open response until it ends (or `stop_when` says enough);
+        `state.cut` says if it broke."""
         try:
-            async for chunk in _sse_chunks(response.iter_lines()):
+            async for chunk in _sse_chunks(sent.response.iter_lines()):
                 if isinstance(chunk.get("error"), dict | str):
-                    cut = f"the server reported an error mid-stream: {_error_text(chunk)}"
-                    break
-                for event in state.take(chunk, time.perf_counter() - t0):
+                    state.cut = f"the server reported an error mid-stream: {_error_text(chunk)}"
+                    return
+                for event in state.take(chunk, time.perf_counter() - sent.t0):
                     yield event
-        except _READ_TIMEOUTS:
-            cut = f"no data from the server for {self.read_timeout_s:g} s (read timeout)"
+                if stop_when is not None and stop_when("".join(state.answer)):
+                    state.finish_reason = state.finish_reason or STOPPED_EARLY
+                    return
+        except READ_TIMEOUTS:
+            state.cut = f"no data from the server for {self.read_timeout_s:g} s (read timeout)"
             if state.first_t is None:
                 raise LLMTimeout(self.endpoint, "read", self.read_timeout_s) from None
-        except _CONNECTION_LOST as e:
-            cut = f"the connection to the server was lost ({_cause(e)})"
+        except CONNECTION_LOST as e:
+            state.cut = f"the connection to the server was lost ({cause_text(e)})"
         except openai.APIError as e:
-            cut = f"the server reported an error mid-stream: {_server_text(e)}"
-        finally:
-            await response.close()
+            state.cut = f"the server reported an error mid-stream: {server_text(e)}"
 
-        for event in state.flush(time.perf_counter() - t0):
-            yield event
-        if cut is None and state.finish_reason is None:
-            # A complete OpenAI stream always says why it stopped; silence means it was cut.
-            cut = "the server closed the stream before the answer was finished"
-        if cut is not None and state.first_t is None:
-            raise LLMServerError(None, f"{cut}; no answer was received", model_id)
-        end_t = time.perf_counter() - t0
-        yield state.completion(model, model_id, messages, cut, sent_at, end_t)
+    def _translate(self, e: openai.APIError, *, model: str) -> LLMError | ModelUnknown:
+        return translate(
+            e,
+            model=model,
+            endpoint=self.endpoint,
+            connect_s=self.connect_timeout_s,
+            read_s=self.read_timeout_s,
+        )
 
-    def _translate(self, e: openai.APIError, *, model: str) -> LLMError | _ModelUnknown:
-        """Map an openai exception raised before any output to our error types."""
-        if isinstance(e, openai.APITimeoutError):
-            cause = e.__cause__
-            # httpx and httpx2 both name it ConnectTimeout; avoid importing openai's backend.
-            if cause is not None and "Connect" in type(cause).__name__:
-                return LLMTimeout(self.endpoint, "connect", self.connect_timeout_s)
-            return LLMTimeout(self.endpoint, "read", self.read_timeout_s)
-        if isinstance(e, openai.APIConnectionError):
-            return EndpointUnreachable(self.endpoint, _cause(e))
-        if isinstance(e, openai.APIStatusError):
-            text = _server_text(e)
-            status = e.status_code
-            if model and (status == 404 or (status in (400, 422) and _MODEL_UNKNOWN.search(text))):
-                return _ModelUnknown(text)
-            if status in (400, 413, 422) and _CONTEXT_TOO_LONG.search(text):
-                return ContextTooLong(model, text)
-            if status == 404 and not model:
-                return LLMServerError(
-                    404,
-                    f"{text} (no model list at {self.endpoint}/models; the endpoint should "
-                    "end in /v1)",
-                )
-            return LLMServerError(status, text, model)
-        return LLMServerError(None, str(e), model)
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A request the server accepted: its open streaming response, and when it was sent."""
+
+    response: Any  # openai's raw streaming response; closed by the stack it was entered on
+    model_id: str
+    sent_at: float  # wall clock
+    t0: float  # perf_counter at the same moment; token times are relative to it
 
 
 class _StreamState:
@@ -318,6 +321,7 @@ class _StreamState:
         self.last_t: float | None = None
         self.finish_reason: str | None = None
         self.usage: Any = None
+        self.cut: str | None = None  # why the stream ended early, if it did
 
     def emit(self, kind: TokenKind, text: str, logprob: float | None, t: float) -> TokenEvent:
         if self.first_t is None:
@@ -353,14 +357,9 @@ class _StreamState:
             yield self.emit(kind, text, None, t)
 
     def completion(
-        self,
-        model: str,
-        model_id: str,
-        messages: list[dict[str, str]],
-        cut: str | None,
-        sent_at: float,
-        end_t: float,
+        self, model: str, messages: list[dict[str, str]], sent: _Sent, end_t: float
     ) -> Completion:
+        cut = self.cut
         text = "".join(self.answer).strip()
         thoughts = "".join(self.reasoning).strip()
         usage = self.usage
@@ -372,7 +371,7 @@ class _StreamState:
             completion_tokens = count_tokens(text) + count_tokens(thoughts)
         return Completion(
             model=model,
-            model_id=model_id,
+            model_id=sent.model_id,
             text=text,
             reasoning=thoughts,
             finish_reason=None if cut else self.finish_reason,
@@ -383,7 +382,7 @@ class _StreamState:
             usage_reported=usage is not None,
             logprobs=self.logprobs if self.saw_logprobs and self.logprobs else None,
             timing=Timing(
-                sent_at=sent_at,
+                sent_at=sent.sent_at,
                 ttft_s=self.first_t,
                 total_s=self.last_t if self.last_t is not None else end_t,
                 tokens_per_s=_rate(completion_tokens, self.first_t, self.last_t),
@@ -404,30 +403,6 @@ def _rate(tokens: int, first_t: float | None, last_t: float | None) -> float | N
     if first_t is None or last_t is None or tokens < 2 or last_t <= first_t:
         return None
     return (tokens - 1) / (last_t - first_t)
-
-
-def _http_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    """Read-timeout and connection-lost exception classes of the HTTP stack in use.
-
-    openai 3.x sends through `httpx2`, a fork of httpx; a raw stream raises that library's
-    exceptions, which openai would otherwise have wrapped."""
-    libs: list[Any] = [httpx]
-    try:
-        import httpx2
-
-        libs.append(httpx2)
-    except ImportError:  # older openai releases use httpx itself
-        pass
-    timeouts = (openai.APITimeoutError, *(lib.TimeoutException for lib in libs))
-    lost = (
-        openai.APIConnectionError,
-        *(lib.TransportError for lib in libs),
-        *(lib.StreamError for lib in libs),
-    )
-    return timeouts, lost
-
-
-_READ_TIMEOUTS, _CONNECTION_LOST = _http_errors()
 
 
 async def _sse_chunks(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
@@ -508,28 +483,3 @@ def _split_content(
         else:
             result.append((kind, text, []))
     return result
-
-
-def _server_text(e: openai.APIError) -> str:
-    body = getattr(e, "body", None)
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return err["message"]
-        if isinstance(err, str):
-            return err
-    response = getattr(e, "response", None)
-    if response is not None:
-        try:
-            return response.text or e.message
-        except Exception:
-            return e.message
-    return e.message
-
-
-def _cause(e: BaseException) -> str:
-    cause = e.__cause__ or e.__context__
-    if cause is None:
-        return type(e).__name__
-    text = str(cause).strip()
-    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__

@@ -1,6 +1,7 @@
 """Retrieval benchmark.
 
     python -m app.retrieval.bench DATASET_DIR   # any BEIR folder: quality and speed
+    python -m app.retrieval.bench DATASET_DIR --variants   # ranking variants, two sets
     python -m app.retrieval.bench --scale       # synthetic 10k/100k-chunk corpora: speed
                                                 # (--sizes 1000000 for the million)
     python -m app.retrieval.bench --live        # chats' token gaps while the index changes
@@ -22,21 +23,21 @@ import tempfile
 import time
 import tracemalloc
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from app.config import load_settings
+from app.config import Settings, load_settings
 from app.retrieval.analyzer import analyze
 from app.retrieval.bench_live import live_run, print_live
 from app.retrieval.bench_restart import print_restart, restart_run
 from app.retrieval.bench_scale import Synthetic, print_scale, scale_one, scale_run
 from app.retrieval.bench_startup import print_startup, startup_run
 from app.retrieval.bm25 import BM25Index, BM25Params
-from app.retrieval.chunker import chunk_document, index_text
+from app.retrieval.chunker import TAIL, chunk_document, index_text
 from app.retrieval.library import Library
 from app.retrieval.loaders import Block, Document, _paragraph_spans
 
@@ -80,14 +81,22 @@ def load_beir(folder: Path) -> Beir:
     return Beir(doc_ids, titles, texts, queries, judged)
 
 
+def chunk_parts(
+    data: Beir, size: int, overlap: int, tail: float = TAIL
+) -> Iterator[tuple[str, str | None, str, int]]:
+    """(title, heading path, text, document) of every chunk, chunked as the app does."""
+    for i, (title, text) in enumerate(zip(data.titles, data.texts, strict=True)):
+        doc = Document(title, text, tuple(Block(s, e) for s, e in _paragraph_spans(text)))
+        for span in chunk_document(doc, size, overlap, tail):
+            yield title, span.section, text[span.start : span.end], i
+
+
 def chunk_corpus(data: Beir, size: int, overlap: int) -> tuple[list[str], list[int]]:
     """Texts to index (title and heading path included) and the document of each."""
     texts, owners = [], []
-    for i, (title, text) in enumerate(zip(data.titles, data.texts, strict=True)):
-        doc = Document(title, text, tuple(Block(s, e) for s, e in _paragraph_spans(text)))
-        for span in chunk_document(doc, size, overlap):
-            texts.append(index_text(title, span.section, text[span.start : span.end]))
-            owners.append(i)
+    for title, section, body, owner in chunk_parts(data, size, overlap):
+        texts.append(index_text(title, section, body))
+        owners.append(owner)
     return texts, owners
 
 
@@ -260,12 +269,28 @@ def _warm_restart(gen: Synthetic, n_chunks: int) -> dict:
 
 
 # --- CLI ----------------------------------------------------------------------------------
+def _quality(dataset: Path, variants: bool, params: BM25Params, settings: Settings) -> dict:
+    size, overlap = settings.chunk_tokens, settings.chunk_overlap
+    if variants:
+        from app.retrieval.bench_quality import print_variants, variants_run  # imports this module
+
+        report = variants_run(dataset, params, size, overlap)
+        print_variants(report)
+    else:
+        report = evaluate(dataset, params, size, overlap)
+        print_quality(report)
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.retrieval.bench", description=__doc__)
     parser.add_argument("dataset", nargs="?", type=Path, help="BEIR-format folder")
     parser.add_argument("--scale", action="store_true", help="synthetic speed run")
     parser.add_argument("--sizes", default="10000,100000", help="chunk counts for --scale")
     parser.add_argument("--scale-one", type=int, help=argparse.SUPPRESS)  # one size, in a child
+    parser.add_argument(
+        "--variants", action="store_true", help="ranking variants on DATASET halves + golden"
+    )
     parser.add_argument("--live", action="store_true", help="event-loop lag while writing")
     parser.add_argument("--startup", action="store_true", help="start-up time and memory")
     parser.add_argument("--restart", type=int, help="warm restart of a library of N chunks")
@@ -301,8 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.dataset is not None:
         if not (args.dataset / "corpus.jsonl").is_file():
             parser.error(f"{args.dataset} has no corpus.jsonl (expected a BEIR folder)")
-        report = evaluate(args.dataset, params, settings.chunk_tokens, settings.chunk_overlap)
-        print_quality(report)
+        report = _quality(args.dataset, args.variants, params, settings)
     else:
         parser.error("give a DATASET_DIR or --scale")
     print(json.dumps(report))

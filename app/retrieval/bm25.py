@@ -24,7 +24,7 @@ ranking BM25Okapi would give over "shared + my uploads".
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -195,16 +195,30 @@ def search(
 
     Duplicate query terms count once per occurrence, as in BM25Okapi.get_scores.
     """
+    return search_weighted(snap, Counter(query), k, group, prune=prune, prune_from=prune_from)
+
+
+def search_weighted(
+    snap: Snapshot,
+    query: Mapping[str, float],
+    k: int,
+    group: int = SHARED,
+    *,
+    prune: bool = True,
+    prune_from: int = PRUNE_FROM,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`search` with a weight per query term instead of a count (query expansion)."""
     empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
     vocab = snap.vocab
-    counts = Counter(tid for tid in map(vocab.get, query) if tid is not None)
-    if k <= 0 or not counts:
+    pairs = zip(map(vocab.get, query), query.values(), strict=True)
+    found = [(tid, w) for tid, w in pairs if tid is not None]
+    if k <= 0 or not found:
         return empty
     view = snap.view(group)
     if view.n_docs == 0:
         return empty
-    qids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-    qweight = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+    qids = np.fromiter((t for t, _ in found), dtype=np.int64, count=len(found))
+    qweight = np.fromiter((w for _, w in found), dtype=np.float64, count=len(found))
     # Terms added after this view was computed (another chat's upload, or a writer that
     # is adding right now) occur in none of its documents.
     known = qids < view.idf.shape[0]

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 ANALYZER_VERSION = 1  # bump when analyze() changes what it emits
-CHUNKER_VERSION = 2  # bump when loaders or chunk_document() change the chunks they produce
+CHUNKER_VERSION = 3  # bump when loaders or chunk_document() change the chunks they produce
 
 
 def content_id(data: bytes) -> str:

@@ -65,7 +65,7 @@ _ctx_lock = threading.Lock()
 _ctx: multiprocessing.context.BaseContext | None = None
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def context() -> multiprocessing.context.BaseContext:
     global _ctx
     with _ctx_lock:
         if _ctx is None:
@@ -122,8 +122,12 @@ class Prepared:
 
     title: str
     chunks: list[tuple[int, int, str | None, int | None, str]]  # start, end, section, page, text
-    terms: list[list[str]]
+    joined_terms: list[str]  # each chunk's terms joined by spaces, as the library keeps them
     truncated: bool
+
+    @property
+    def terms(self) -> list[list[str]]:
+        return [line.split() for line in self.joined_terms]
 
 
 def parse_file(data: bytes, name: str, limits: ParseLimits) -> Document:
@@ -135,12 +139,12 @@ def prepare_file(
     data: bytes, name: str, limits: ParseLimits, chunk_tokens: int, chunk_overlap: int
 ) -> Prepared:
     """Parse, chunk and analyse in a contained child. Raises DocumentRejected only."""
-    packed = _run(_prepare_job, (data, name, limits, chunk_tokens, chunk_overlap), name, limits)
-    return _unpack_prepared(packed)
+    packed = _run(prepare_job, (data, name, limits, chunk_tokens, chunk_overlap), name, limits)
+    return unpack_prepared(packed)
 
 
 def _run(job, args: tuple, name: str, limits: ParseLimits):
-    ctx = _context()
+    ctx = context()
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(  # type: ignore[attr-defined]
         target=_child, args=(sender, job, args, name, limits), daemon=True
@@ -163,14 +167,14 @@ def _run(job, args: tuple, name: str, limits: ParseLimits):
             proc.kill()
             proc.join()
     if result is None:
-        raise DocumentRejected(_died(name, proc.exitcode, limits))
+        raise DocumentRejected(died(name, proc.exitcode, limits))
     kind, payload = result
     if kind == "rejected":
         raise DocumentRejected(payload)
     return payload
 
 
-def _died(name: str, exitcode: int | None, limits: ParseLimits) -> str:
+def died(name: str, exitcode: int | None, limits: ParseLimits) -> str:
     seconds = f"{limits.cpu_seconds:g}"
     if exitcode in (None, -signal.SIGXCPU, -signal.SIGKILL):
         return (
@@ -184,7 +188,7 @@ def _parse_job(data: bytes, name: str, limits: ParseLimits) -> tuple:
     return _pack(parse_document(data, name, limits.max_bytes, limits.max_chars))
 
 
-def _prepare_job(
+def prepare_job(
     data: bytes, name: str, limits: ParseLimits, chunk_tokens: int, chunk_overlap: int
 ) -> tuple:
     from app.retrieval.analyzer import analyze
@@ -216,35 +220,52 @@ def _prepare_job(
     )
 
 
-def _unpack_prepared(packed: tuple) -> Prepared:
+def unpack_prepared(packed: tuple) -> Prepared:
     title, text, truncated, sections, starts, ends, pages, secs, terms = packed
     chunks = [
         (s, e, sections[k], None if p < 0 else p, text[s:e])
         for s, e, p, k in zip(starts, ends, pages, secs, strict=True)
     ]
-    term_lists = [line.split() for line in terms.split("\n")] if chunks else []
-    return Prepared(title, chunks, term_lists, truncated)
+    # Kept joined: a list of strings per chunk would be hundreds of thousands of objects
+    # for a folder scan, for the cyclic GC to walk while chats stream.
+    return Prepared(title, chunks, terms.split("\n") if chunks else [], truncated)
 
 
 def _child(conn: Connection, job, args: tuple, name: str, limits: ParseLimits) -> None:
     cap = _contain(limits)
-    out_of_memory = f"{name} {NEEDS_TOO_MUCH_MEMORY} (over {limits.memory_bytes / 1048576:.0f} MB"
     try:
-        try:
-            packed = job(*args)
-            del args
-            conn.send(("ok", packed))
-        except DocumentRejected as e:
-            reason = e.reason
-            # libxml2 may report a failed allocation as "unknown error"; an address space
-            # filled to the limit says what really happened.
-            if reason.endswith(NEEDS_TOO_MUCH_MEMORY) or _at_cap(cap):
-                reason = out_of_memory + ", PARSE_MEMORY_MB)"
-            conn.send(("rejected", reason))
-    except MemoryError:
-        conn.send(("rejected", out_of_memory + ", PARSE_MEMORY_MB)"))
+        reply, _ = answer(job, args, name, limits, cap)
+        del args
+        send_reply(conn, reply, name, limits)
     finally:
         conn.close()
+
+
+def out_of_memory(name: str, limits: ParseLimits) -> tuple[str, str]:
+    mb = limits.memory_bytes / 1048576
+    return ("rejected", f"{name} {NEEDS_TOO_MUCH_MEMORY} (over {mb:.0f} MB, PARSE_MEMORY_MB)")
+
+
+def answer(job, args: tuple, name: str, limits: ParseLimits, cap: int | None) -> tuple[tuple, bool]:
+    """(the reply to send for `job(*args)`, whether this process is still fit for another
+    file: not after running out of memory)."""
+    try:
+        return ("ok", job(*args)), True
+    except DocumentRejected as e:
+        # libxml2 may report a failed allocation as "unknown error"; an address space
+        # filled to the limit says what really happened.
+        if e.reason.endswith(NEEDS_TOO_MUCH_MEMORY) or _at_cap(cap):
+            return out_of_memory(name, limits), False
+        return ("rejected", e.reason), True
+    except MemoryError:
+        return out_of_memory(name, limits), False
+
+
+def send_reply(conn: Connection, reply: tuple, name: str, limits: ParseLimits) -> None:
+    try:
+        conn.send(reply)
+    except MemoryError:  # pickling a large result under the memory limit
+        conn.send(out_of_memory(name, limits))
 
 
 def _contain(limits: ParseLimits) -> int | None:
@@ -258,7 +279,7 @@ def _contain(limits: ParseLimits) -> int | None:
     cpu = max(1, math.ceil(limits.cpu_seconds))
     # SIGXCPU at the soft limit, SIGKILL one second later if it is caught or ignored.
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    base = _address_space()
+    base = address_space()
     if base is None:
         return None
     cap = base + limits.memory_bytes
@@ -270,11 +291,11 @@ def _contain(limits: ParseLimits) -> int | None:
 
 
 def _at_cap(cap: int | None) -> bool:
-    used = _address_space()
+    used = address_space()
     return cap is not None and used is not None and used > cap - 16 * 1024 * 1024
 
 
-def _address_space() -> int | None:
+def address_space() -> int | None:
     """This process's current virtual size, so the memory limit is on top of the runtime."""
     try:
         with open("/proc/self/statm") as f:

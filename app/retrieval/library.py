@@ -13,20 +13,24 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.config import Settings
+from app.config import QueryExpansion, Settings
 from app.retrieval import store
 from app.retrieval.analyzer import analyze
 from app.retrieval.bm25 import SHARED, BM25Index, BM25Params, restore, search
 from app.retrieval.cache import CachedDoc, FileEntry, IndexCache, Manifest, content_id, signature
 from app.retrieval.docstore import DocRecord, InMemoryChunks, LibraryState, doc_tags, slots_of
-from app.retrieval.isolation import ParseLimits, prepare_file
-from app.retrieval.loaders import SUPPORTED, read_file
+from app.retrieval.expansion import RM3, rm3_search
+from app.retrieval.fields import chunk_terms
+from app.retrieval.file_rules import type_problem
+from app.retrieval.isolation import ParseLimits, Prepared, prepare_file
+from app.retrieval.loaders import read_file
+from app.retrieval.parsepool import ParsePool
 from app.retrieval.types import Chunk, DocumentRejected, Hit, IngestResult
 
 log = logging.getLogger(__name__)
@@ -49,7 +53,7 @@ class Library:
         self._next_group = SHARED
         self._manifest = Manifest()
         self._skipped: dict[str, str] = {}
-        self._allowed = frozenset(settings.upload_extensions & SUPPORTED)
+        self._allowed = settings.upload_extensions
 
     @classmethod
     def open(cls, settings: Settings) -> Library:
@@ -70,17 +74,16 @@ class Library:
         # memory limits, so neither a hostile file nor a huge one stalls the chats.
         s = self.settings
         p = prepare_file(data, name, ParseLimits.from_settings(s), s.chunk_tokens, s.chunk_overlap)
-        terms = [" ".join(t) for t in p.terms]
-        return CachedDoc(doc_id, name, p.title, p.chunks, terms), p.truncated
+        return _cached(p, doc_id, name), p.truncated
+
+    def _pool(self) -> ParsePool:
+        s = self.settings
+        return ParsePool(ParseLimits.from_settings(s), s.chunk_tokens, s.chunk_overlap)
 
     def _check_type(self, name: str) -> None:
-        ext = os.path.splitext(name)[1].lower()
-        allowed = self._allowed
-        if ext not in allowed:
-            raise DocumentRejected(
-                f"{name}: {ext or 'extension-less'} files are not accepted "
-                f"(allowed: {', '.join(sorted(allowed))})"
-            )
+        problem = type_problem(name, self._allowed)
+        if problem:
+            raise DocumentRejected(f"{name}: {problem}")
 
     # --- changing the state (under the writer lock) ---------------------------------------
     def _publish(self, docs: dict[int, DocRecord], keys: dict, groups: dict[str, int]) -> None:
@@ -212,57 +215,60 @@ class Library:
         data = read_file(Path(path), self.settings.max_upload_bytes, rel)
         return FileEntry(st.st_size, st.st_mtime_ns, content_id(data)), data
 
-    def _load_or_parse(
-        self, path: Path, rel: str, entry: FileEntry, data: bytes | None
-    ) -> tuple[CachedDoc, FileEntry, bool]:
-        cached = self._cache.load_doc(entry.doc_id, path.name)
+    def _load_or_submit(
+        self, pool: ParsePool, path: str, rel: str, entry: FileEntry, data: bytes | None
+    ) -> tuple[CachedDoc | None, FileEntry]:
+        """The cached document, or None once the file is handed to the pool (key: rel)."""
+        name = os.path.basename(path)
+        cached = self._cache.load_doc(entry.doc_id, name)
         if cached is not None:
-            return cached, entry, False
+            return cached, entry
         if data is None:
-            data = read_file(path, self.settings.max_upload_bytes, rel)
+            data = read_file(Path(path), self.settings.max_upload_bytes, rel)
             if content_id(data) != entry.doc_id:  # changed within the same mtime tick
                 entry = FileEntry(entry.size, entry.mtime_ns, content_id(data))
         # Not written to the document cache: the saved index (store.py) already keeps the
         # folder's documents, and the file itself is there to re-parse if that is lost;
         # creating 20,000 small files was a third of a cold start.
-        return self._prepare(data, path.name, entry.doc_id)[0], entry, True
+        pool.submit(rel, data, name)
+        return None, entry
 
     def _gather(self) -> tuple[dict[str, FileEntry], list[Pending], dict[str, str], int]:
         """Scan the folder; parse what is new or changed (no lock held)."""
         manifest = self._manifest
         current = self._folder_docs()
         new_files: dict[str, FileEntry] = {}
-        pending: list[Pending] = []
+        found: list[tuple[CachedDoc | None, str]] = []
         skipped: dict[str, str] = {}
-        parsed = 0
         claimed = set(manifest.extra)
         # Known files first, so that of two identical files the one indexed earlier stays.
         known = manifest.files
-        for path, rel in sorted(self._scan(), key=lambda item: item[1] not in known):
-            try:
-                self._check_type(os.path.basename(path))
-                entry, data = self._read_entry(path, rel)
-                if entry.doc_id in manifest.excluded:
+        with self._pool() as pool:
+            for path, rel in sorted(self._scan(), key=lambda item: item[1] not in known):
+                try:
+                    self._check_type(os.path.basename(path))
+                    entry, data = self._read_entry(path, rel)
+                    if entry.doc_id in manifest.excluded:
+                        new_files[rel] = entry
+                        continue
+                    if entry.doc_id in claimed:
+                        other = next(
+                            (p for p, e in new_files.items() if e.doc_id == entry.doc_id), ""
+                        )
+                        raise DocumentRejected(f"{rel} is a duplicate of {other or 'an upload'}")
+                    claimed.add(entry.doc_id)
                     new_files[rel] = entry
-                    continue
-                if entry.doc_id in claimed:
-                    other = next((p for p, e in new_files.items() if e.doc_id == entry.doc_id), "")
-                    raise DocumentRejected(f"{rel} is a duplicate of {other or 'an upload'}")
-                claimed.add(entry.doc_id)
-                new_files[rel] = entry
-                if current.get(rel) == entry.doc_id:
-                    continue
-                cached, new_files[rel], was_parsed = self._load_or_parse(
-                    Path(path), rel, entry, data
-                )
-                parsed += was_parsed
-                pending.append((cached, rel, None))
-            except DocumentRejected as e:
-                skipped[rel] = e.reason
-                new_files.pop(rel, None)
-            except OSError as e:
-                skipped[rel] = f"{rel} could not be read ({e.strerror or e})"
-        return new_files, pending, skipped, parsed
+                    if current.get(rel) == entry.doc_id:
+                        continue
+                    cached, new_files[rel] = self._load_or_submit(pool, path, rel, entry, data)
+                    found.append((cached, rel))
+                except DocumentRejected as e:
+                    skipped[rel] = e.reason
+                    new_files.pop(rel, None)
+                except OSError as e:
+                    skipped[rel] = f"{rel} could not be read ({e.strerror or e})"
+            parsed = pool.results()
+        return new_files, _collect(found, parsed, new_files, skipped), skipped, len(parsed)
 
     def sync(self) -> None:
         """Bring the shared index in line with the knowledge folder."""
@@ -358,7 +364,10 @@ class Library:
         terms = analyze(query)
         st = self._state  # one consistent state, whatever writers do meanwhile
         group = SHARED if scope is None else st.groups.get(scope, SHARED)
-        slots, scores = search(st.index, terms, k, group)
+        if self.settings.query_expansion is QueryExpansion.RM3:
+            slots, scores = rm3_search(st.index, terms, k, _terms_of(st), RM3(), group)
+        else:
+            slots, scores = search(st.index, terms, k, group)
         chunks: list[Chunk] = st.chunks_at(slots)
         return [
             Hit(c, float(s), rank)
@@ -384,6 +393,36 @@ class Library:
             "skipped": len(self._skipped),
             "index_dir": str(self.index_dir),
         }
+
+
+def _cached(p: Prepared, doc_id: str, name: str) -> CachedDoc:
+    return CachedDoc(doc_id, name, p.title, p.chunks, p.joined_terms)
+
+
+def _collect(
+    found: list[tuple[CachedDoc | None, str]],
+    parsed: dict,
+    files: dict[str, FileEntry],
+    skipped: dict[str, str],
+) -> list[Pending]:
+    """The documents found, in folder order, with the pool's outcomes in place of None;
+    files it rejected move from `files` to `skipped`."""
+    pending: list[Pending] = []
+    for cached, rel in found:
+        if cached is None:
+            outcome = parsed.get(rel) or DocumentRejected(f"{rel} could not be read")
+            if isinstance(outcome, DocumentRejected):
+                skipped[rel] = outcome.reason
+                files.pop(rel, None)
+                continue
+            cached = _cached(outcome, files[rel].doc_id, os.path.basename(rel))
+        pending.append((cached, rel, None))
+    return pending
+
+
+def _terms_of(st: LibraryState) -> Callable[[np.ndarray], list[list[str]]]:
+    """The index terms of chunks, re-analysed from their text (a handful per search)."""
+    return lambda slots: [chunk_terms(c.title, c.section, c.text) for c in st.chunks_at(slots)]
 
 
 def _since(t0: float) -> float:

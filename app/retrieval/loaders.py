@@ -24,12 +24,13 @@ from typing import Any
 
 from lxml import etree
 
+from app.config import FILE_TYPES
+from app.retrieval.file_rules import size_problem, type_problem
 from app.retrieval.types import DocumentRejected
 
 log = logging.getLogger(__name__)
 
 SECTION_SEP = " › "
-SUPPORTED = frozenset({".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm"})
 
 # A .docx is a zip; refuse archives that would inflate past these limits.
 MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
@@ -223,67 +224,81 @@ def _atx_text(rest: str) -> str:
     return rest.strip(" \t").rstrip("#").rstrip(" \t")
 
 
-def load_markdown(data: bytes, name: str, max_chars: int = DEFAULT_MAX_CHARS) -> Document:
-    text, truncated = cap_text(decode_text(data, name), max_chars)
-    headings = _Headings()
-    blocks: list[Block] = []
-    title: str | None = None
-    para: list[tuple[int, int]] = []  # (start, end) of the lines in the open paragraph
-    fence: str | None = None
-
-    def flush() -> None:
-        if para:
-            blocks.append(Block(para[0][0], para[-1][1], headings.path))
-            para.clear()
-
-    pos = 0
-    lines = text.split("\n")
-    # YAML front matter is metadata, not prose.
+def _after_front_matter(lines: list[str]) -> tuple[int, list[str]]:
+    """The offset and the lines after YAML front matter (metadata, not prose), if any."""
     if lines and lines[0].strip() == "---":
         for i in range(1, len(lines)):
             if lines[i].strip() in ("---", "..."):
-                pos = sum(len(x) + 1 for x in lines[: i + 1])
-                lines = lines[i + 1 :]
-                break
-    for line in lines:
-        start, end = pos, pos + len(line)
-        pos = end + 1
-        if fence is not None:
-            para.append((start, end))
-            if line.strip().startswith(fence):
-                fence = None
-                flush()  # a code block is a paragraph of its own
-            continue
-        m = _FENCE.match(line)
-        if m:
-            flush()
-            fence = m.group(1)
-            para.append((start, end))
-            continue
-        if not line.strip():
-            flush()
-            continue
-        atx = _ATX_OPEN.match(line)
-        setext = _SETEXT.match(line)
+                return sum(len(x) + 1 for x in lines[: i + 1]), lines[i + 1 :]
+    return 0, lines
+
+
+class _MarkdownBlocks:
+    """Paragraphs, code blocks and headings of Markdown text, as blocks."""
+
+    __slots__ = ("blocks", "headings", "para", "text", "title")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.headings = _Headings()
+        self.blocks: list[Block] = []
+        self.title: str | None = None
+        self.para: list[tuple[int, int]] = []  # (start, end) of the open paragraph's lines
+
+    def flush(self) -> None:
+        if self.para:
+            self.blocks.append(Block(self.para[0][0], self.para[-1][1], self.headings.path))
+            self.para.clear()
+
+    def feed(self, lines: list[str], pos: int) -> None:
+        """Read `lines`, the first of which starts at offset `pos` of the text."""
+        para, fence = self.para, None
+        for line in lines:
+            start, end = pos, pos + len(line)
+            pos = end + 1
+            if fence is not None:
+                para.append((start, end))
+                if line.strip().startswith(fence):
+                    fence = None
+                    self.flush()  # a code block is a paragraph of its own
+                continue
+            m = _FENCE.match(line)
+            if m:
+                self.flush()
+                fence = m.group(1)
+                para.append((start, end))
+            elif not line.strip():
+                if para:
+                    self.flush()
+            elif (atx := _ATX_OPEN.match(line)) or (len(para) == 1 and _SETEXT.match(line)):
+                self._heading(line, start, end, atx)
+            else:
+                para.append((start, end))
+        self.flush()
+
+    def _heading(self, line: str, start: int, end: int, atx: re.Match[str] | None) -> None:
+        """An ATX heading line, or the underline of a one-line setext heading."""
         if atx:
-            flush()
+            self.flush()
             level = len(atx.group(1))
             heading = _collapse(_atx_text(line[atx.end() :]))
-        elif setext and len(para) == 1:
-            level = 1 if setext.group(1)[0] == "=" else 2
-            hstart, hend = para.pop()
-            heading = _collapse(text[hstart:hend])
-            start = hstart
         else:
-            para.append((start, end))
-            continue
+            level = 1 if line.lstrip()[0] == "=" else 2
+            start, text_end = self.para.pop()  # the heading spans its text and underline
+            heading = _collapse(self.text[start:text_end])
         if heading:
-            headings.push(level, heading)
-            if level == 1 and title is None:
-                title = heading
-            blocks.append(Block(start, end, headings.path, heading=True))
-    flush()
-    return Document(title or Path(name).stem, text, tuple(blocks), truncated)
+            self.headings.push(level, heading)
+            if level == 1 and self.title is None:
+                self.title = heading
+            self.blocks.append(Block(start, end, self.headings.path, heading=True))
+
+
+def load_markdown(data: bytes, name: str, max_chars: int = DEFAULT_MAX_CHARS) -> Document:
+    text, truncated = cap_text(decode_text(data, name), max_chars)
+    pos, lines = _after_front_matter(text.split("\n"))
+    md = _MarkdownBlocks(text)
+    md.feed(lines, pos)
+    return Document(md.title or Path(name).stem, text, tuple(md.blocks), truncated)
 
 
 # --- HTML ---------------------------------------------------------------------------------
@@ -475,48 +490,41 @@ class _Para:
         return _collapse("".join(self.parts))
 
 
-def _docx_body(zf: zipfile.ZipFile, out: _Builder, styles: dict[str, str]) -> str:
-    """Paragraphs and table rows of word/document.xml into `out`; returns a Title, if any."""
-    headings = _Headings()
-    title = ""
-    paras: list[_Para] = []  # open paragraphs (text boxes nest them)
-    tables: list[list[str]] = []  # per open table: cells of the open row
-    cells: list[list[str]] = []  # per open cell: its paragraphs
-    tags = tuple(f"{_W}{t}" for t in ("p", "t", "tab", "br", "cr", "pStyle", "tbl", "tr", "tc"))
-    for event, el in _iter_xml(zf, "word/document.xml", tags, ("start", "end")):
-        tag = el.tag[len(_W) :]
-        if event == "start":
-            if tag == "p":
-                paras.append(_Para(out.max_chars))
-            elif tag == "tbl":
-                tables.append([])
-            elif tag == "tr" and tables:
-                tables[-1] = []
-            elif tag == "tc":
-                cells.append([])
-            continue
+_DOCX_TAGS = tuple(f"{_W}{t}" for t in ("p", "t", "tab", "br", "cr", "pStyle", "tbl", "tr", "tc"))
+
+
+class _DocxBody:
+    """word/document.xml's paragraphs and table rows into a _Builder, as they stream by."""
+
+    def __init__(self, out: _Builder, styles: dict[str, str]) -> None:
+        self.out, self.styles = out, styles
+        self.headings = _Headings()
+        self.title = ""  # the first paragraph styled Title
+        self.paras: list[_Para] = []  # open paragraphs (text boxes nest them)
+        self.tables: list[list[str]] = []  # per open table: cells of the open row
+        self.cells: list[list[str]] = []  # per open cell: its paragraphs
+
+    def start(self, tag: str) -> None:
+        if tag == "p":
+            self.paras.append(_Para(self.out.max_chars))
+        elif tag == "tbl":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self.tables[-1] = []
+        elif tag == "tc":
+            self.cells.append([])
+
+    def end(self, tag: str, el: Any) -> None:
+        paras, tables, cells = self.paras, self.tables, self.cells
         if tag == "t" and paras:
             paras[-1].append(el.text or "")
         elif tag in ("tab", "br", "cr") and paras:
             paras[-1].append(" ")
         elif tag == "pStyle" and paras:
             sid = el.get(f"{_W}val") or ""
-            paras[-1].style = styles.get(sid, sid.lower())
+            paras[-1].style = self.styles.get(sid, sid.lower())
         elif tag == "p" and paras:
-            para = paras.pop()
-            text = para.text
-            if not text:
-                continue
-            if cells:  # inside a table cell: part of that cell's text
-                cells[-1].append(text)
-                continue
-            m = _DOCX_HEADING.match(para.style)
-            if para.style == "title":
-                title = title or text
-                headings.push(0, text)
-            elif m:
-                headings.push(int(m.group(1)), text)
-            out.add(text, headings.path, heading=para.style == "title" or bool(m))
+            self._paragraph(paras.pop())
         elif tag == "tc" and cells:
             cell = _collapse(" ".join(cells.pop()))
             if tables:
@@ -527,12 +535,38 @@ def _docx_body(zf: zipfile.ZipFile, out: _Builder, styles: dict[str, str]) -> st
             if len(tables) > 1 and cells:  # a table inside a cell: part of that cell
                 cells[-1].append(line)
             else:
-                out.add(line, headings.path)
+                self.out.add(line, self.headings.path)
         elif tag == "tbl" and tables:
             tables.pop()
+
+    def _paragraph(self, para: _Para) -> None:
+        text = para.text
+        if not text:
+            return
+        if self.cells:  # inside a table cell: part of that cell's text
+            self.cells[-1].append(text)
+            return
+        m = _DOCX_HEADING.match(para.style)
+        if para.style == "title":
+            self.title = self.title or text
+            self.headings.push(0, text)
+        elif m:
+            self.headings.push(int(m.group(1)), text)
+        self.out.add(text, self.headings.path, heading=para.style == "title" or bool(m))
+
+
+def _docx_body(zf: zipfile.ZipFile, out: _Builder, styles: dict[str, str]) -> str:
+    """Paragraphs and table rows of word/document.xml into `out`; returns a Title, if any."""
+    body = _DocxBody(out, styles)
+    for event, el in _iter_xml(zf, "word/document.xml", _DOCX_TAGS, ("start", "end")):
+        tag = el.tag[len(_W) :]
+        if event == "start":
+            body.start(tag)
+            continue
+        body.end(tag, el)
         if out.full:
             break
-    return title
+    return body.title
 
 
 def load_docx(data: bytes, name: str, max_chars: int = DEFAULT_MAX_CHARS) -> Document:
@@ -602,35 +636,34 @@ def _short(e: Exception) -> str:
 
 
 # --- entry point --------------------------------------------------------------------------
+# By MIME type: the extensions that have each are listed once, in app.config.FILE_TYPES.
 _LOADERS: dict[str, Callable[[bytes, str, int], Document]] = {
-    ".md": load_markdown,
-    ".markdown": load_markdown,
-    ".txt": load_text,
-    ".html": load_html,
-    ".htm": load_html,
-    ".docx": load_docx,
-    ".pdf": load_pdf,
+    "text/markdown": load_markdown,
+    "text/plain": load_text,
+    "text/html": load_html,
+    FILE_TYPES[".docx"]: load_docx,
+    "application/pdf": load_pdf,
 }
+_KNOWN = frozenset(FILE_TYPES)
 
 
-def _too_big(name: str, size: int, max_bytes: int) -> DocumentRejected:
-    mb = 1024 * 1024
-    return DocumentRejected(f"{name} is {size / mb:.1f} MB, over the {max_bytes / mb:g} MB limit")
+def _check_size(name: str, size: int, max_bytes: int) -> None:
+    problem = size_problem(size, max_bytes)
+    if problem:
+        raise DocumentRejected(f"{name}: {problem}")
 
 
 def load_bytes(
     data: bytes, name: str, max_bytes: int, max_chars: int = DEFAULT_MAX_CHARS
 ) -> Document:
     """Parse `data` as the file `name` (its extension picks the loader)."""
-    ext = Path(name).suffix.lower()
-    loader = _LOADERS.get(ext)
-    if loader is None:
-        raise DocumentRejected(f"{name}: {ext or 'extension-less'} files are not supported")
-    if len(data) > max_bytes:
-        raise _too_big(name, len(data), max_bytes)
+    problem = type_problem(name, _KNOWN)
+    if problem:
+        raise DocumentRejected(f"{name}: {problem}")
+    _check_size(name, len(data), max_bytes)
     if not data.strip():
         raise DocumentRejected(f"{name} is empty")
-    doc = loader(data, name, max_chars)
+    doc = _LOADERS[FILE_TYPES[Path(name).suffix.lower()]](data, name, max_chars)
     if not doc.blocks:
         raise DocumentRejected(f"{name} has no text to index")
     return doc
@@ -640,9 +673,7 @@ def read_file(path: Path, max_bytes: int, name: str | None = None) -> bytes:
     """The file's bytes, refusing oversized or unreadable files before reading them."""
     name = name or path.name
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise _too_big(name, size, max_bytes)
+        _check_size(name, path.stat().st_size, max_bytes)
         return path.read_bytes()
     except OSError as e:
         raise DocumentRejected(f"{name} could not be read ({e.strerror or e})") from e

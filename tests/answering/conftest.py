@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -8,6 +8,7 @@ import pytest
 from app.config import Settings, load_settings
 from app.llm.gateway import LLMGateway
 from app.retrieval.library import Library
+from tests.answering.factories import write_folder
 from tests.support.scripted_llm import ScriptedLLM
 
 DOCS = {
@@ -40,11 +41,7 @@ Laptops must use full-disk encryption. Report a lost badge to the security desk 
 
 @pytest.fixture
 def knowledge(tmp_path: Path) -> Path:
-    folder = tmp_path / "knowledge"
-    folder.mkdir()
-    for name, text in DOCS.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
+    return write_folder(tmp_path / "knowledge", DOCS)
 
 
 def make_settings(base_url: str, knowledge: Path, **overrides: object) -> Settings:
@@ -69,7 +66,19 @@ def library(settings: Settings) -> Library:
 
 
 @pytest.fixture
-async def gateway(settings: Settings) -> AsyncIterator[LLMGateway]:
-    gw = LLMGateway(settings)
-    yield gw
-    await gw.aclose()
+async def make_gateway() -> AsyncIterator[Callable[[Settings], LLMGateway]]:
+    """Gateways for settings of a test's own, closed when the test ends."""
+    made: list[LLMGateway] = []
+
+    def make(settings: Settings) -> LLMGateway:
+        made.append(LLMGateway(settings))
+        return made[-1]
+
+    yield make
+    for gw in made:
+        await gw.aclose()
+
+
+@pytest.fixture
+def gateway(settings: Settings, make_gateway: Callable[[Settings], LLMGateway]) -> LLMGateway:
+    return make_gateway(settings)

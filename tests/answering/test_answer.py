@@ -9,20 +9,9 @@ from app.answering.rendering import (
     render_route,
     render_sources_only,
 )
-from app.answering.result import AnswerResult, ModelUsage, Route, cost
+from app.answering.result import ModelUsage, Route, cost
+from tests.answering.factories import answer_result as result
 from tests.answering.factories import hit
-
-
-def result(**kw) -> AnswerResult:
-    base = dict(
-        question="Q?",
-        searched_query="Q?",
-        scope=None,
-        answer="A [1].",
-        route=Route("draft_kept"),
-        reasons=[],
-    )
-    return AnswerResult(**{**base, **kw})
 
 
 def test_durations():

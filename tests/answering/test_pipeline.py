@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import replace
+from functools import partial
 
 import pytest
 
@@ -21,7 +22,6 @@ from app.answering import (
 )
 from app.answering.prompting import NOT_FOUND_MARKER
 from app.config import RoutingPolicy
-from app.llm.gateway import LLMGateway
 from tests.answering.conftest import make_settings
 
 QUESTION = "How many days of annual leave do full-time employees get?"
@@ -169,14 +169,10 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_unreachable_endpoint_gives_sources_only(knowledge, library):
+async def test_unreachable_endpoint_gives_sources_only(knowledge, library, make_gateway):
     url = f"http://127.0.0.1:{closed_port()}/v1"
     down = make_settings(url, knowledge)
-    gateway = LLMGateway(down)
-    try:
-        r = await run(settings=down, library=library, gateway=gateway)
-    finally:
-        await gateway.aclose()
+    r = await run(settings=down, library=library, gateway=make_gateway(down))
     res = r.result
     assert res.route == "sources_only"
     assert any(url in n and "make local-llm" in n for n in res.notices)
@@ -188,18 +184,16 @@ async def test_unreachable_endpoint_gives_sources_only(knowledge, library):
     assert r.finished("route").name == "Route · sources only"
 
 
-async def test_unreachable_endpoint_during_rewrite_skips_the_draft_call(knowledge, library):
+async def test_unreachable_endpoint_during_rewrite_skips_the_draft_call(
+    knowledge, library, make_gateway
+):
     down = make_settings(f"http://127.0.0.1:{closed_port()}/v1", knowledge)
-    gateway = LLMGateway(down)
-    try:
-        r = await run(
-            settings=down,
-            library=library,
-            gateway=gateway,
-            history=[Exchange("What about leave?", "25 days [1].")],
-        )
-    finally:
-        await gateway.aclose()
+    r = await run(
+        settings=down,
+        library=library,
+        gateway=make_gateway(down),
+        history=[Exchange("What about leave?", "25 days [1].")],
+    )
     assert r.result.route == "sources_only"
     assert r.result.searched_query == QUESTION
     assert len(r.result.notices) == 1  # said once, not once per call
@@ -242,27 +236,19 @@ async def test_escalation_spent_on_reasoning_keeps_the_draft(llm, settings, libr
     assert any("returned no answer (finish reason: length)" in n for n in r.result.notices)
 
 
-async def test_unknown_draft_model_lists_available_models(llm, knowledge, library):
+async def test_unknown_draft_model_lists_available_models(llm, knowledge, library, make_gateway):
     s = make_settings(llm.base_url, knowledge, draft_model="mistral-7b")
-    gateway = LLMGateway(s)
-    try:
-        r = await run(settings=s, library=library, gateway=gateway)
-    finally:
-        await gateway.aclose()
+    r = await run(settings=s, library=library, gateway=make_gateway(s))
     assert r.result.route == "sources_only"
     assert any(
         "Phi-4-mini-instruct-generic-cpu" in n and "mistral-7b" in n for n in r.result.notices
     )
 
 
-async def test_unknown_escalation_model_keeps_the_draft(llm, knowledge, library):
+async def test_unknown_escalation_model_keeps_the_draft(llm, knowledge, library, make_gateway):
     s = make_settings(llm.base_url, knowledge, escalation_model="llama-70b")
-    gateway = LLMGateway(s)
     llm.script([draft_rule(text="25 days.")])
-    try:
-        r = await run(settings=s, library=library, gateway=gateway)
-    finally:
-        await gateway.aclose()
+    r = await run(settings=s, library=library, gateway=make_gateway(s))
     assert r.result.route == "escalation_failed"
     assert any(
         "Escalation to llama-70b failed" in n and "gpt-oss-20b-generic-cpu" in n
@@ -337,46 +323,37 @@ async def test_stream_cut_in_auto_escalates(llm, settings, library, gateway):
     assert any("stream was cut" in reason for reason in r.result.reasons)
 
 
-async def test_rewrite_only_with_history_and_its_cost_is_recorded(llm, knowledge, library):
+async def test_rewrite_only_with_history_and_its_cost_is_recorded(
+    llm, knowledge, library, make_gateway
+):
     priced = make_settings(
         llm.base_url, knowledge, draft_price_in_per_1k=1.0, draft_price_out_per_1k=2.0
     )
-    gateway = LLMGateway(priced)
+    ask = partial(run, settings=priced, library=library, gateway=make_gateway(priced))
+    follow_up = "And how many days?"
     history = [Exchange("What does the leave policy say?", "Employees get annual leave [1].")]
-    try:
-        # No history: no rewrite.
-        llm.script([draft_rule(text=GOOD)])
-        r = await run(settings=priced, library=library, gateway=gateway)
-        assert "rewrite" not in r.started()
-        assert len(llm.requests) == 1
+    # No history: no rewrite.
+    llm.script([draft_rule(text=GOOD)])
+    r = await ask()
+    assert "rewrite" not in r.started()
+    assert len(llm.requests) == 1
 
-        # History but switched off: no rewrite.
-        llm.reset()
-        llm.script([draft_rule(text=GOOD)])
-        r = await run(
-            "And how many days?",
-            settings=priced,
-            library=library,
-            gateway=gateway,
-            history=history,
-            rewrite=False,
-        )
-        assert "rewrite" not in r.started()
-        assert r.result.searched_query == "And how many days?"
+    # History but switched off: no rewrite.
+    llm.reset()
+    llm.script([draft_rule(text=GOOD)])
+    r = await ask(follow_up, history=history, rewrite=False)
+    assert "rewrite" not in r.started()
+    assert r.result.searched_query == follow_up
 
-        # History and on: the draft model rewrites first, and the step is measured and priced.
-        llm.reset()
-        llm.script(
-            [
-                draft_rule(system_contains="standalone", text=QUESTION),
-                draft_rule(text=GOOD),
-            ]
-        )
-        r = await run(
-            "And how many days?", settings=priced, library=library, gateway=gateway, history=history
-        )
-    finally:
-        await gateway.aclose()
+    # History and on: the draft model rewrites first, and the step is measured and priced.
+    llm.reset()
+    llm.script(
+        [
+            draft_rule(system_contains="standalone", text=QUESTION),
+            draft_rule(text=GOOD),
+        ]
+    )
+    r = await ask(follow_up, history=history)
     res = r.result
     assert r.started() == ["rewrite", "retrieve", "draft", "route"]
     assert res.searched_query == QUESTION
@@ -438,7 +415,44 @@ async def test_a_poor_rewrite_never_loses_what_the_users_words_find(
     assert r.result.hits and r.result.hits[0].chunk.source == "expenses.md"
     draft_req = llm.requests[-1]
     assert "40 euros per day" in draft_req["messages"][-1]["content"]
-    assert "Not sure." in r.finished("retrieve").detail  # both queries are shown
+    # It shares no word with the conversation, so it is not searched at all (fused in, it
+    # would only push what the user's words found down a place), and the step says why.
+    assert r.result.searched_query == "And how are meals during business travel reimbursed?"
+    assert "Not sure." not in r.finished("retrieve").detail
+    assert "Rewrite not used: “Not sure.” shares no word" in r.finished("rewrite").detail
+    assert (
+        "Question: And how are meals during business travel reimbursed?"
+        in (draft_req["messages"][-1]["content"])
+    )
+
+
+async def test_a_rambling_rewrite_is_read_to_its_first_line_only(llm, settings, library, gateway):
+    # A slow model's whole reply would cost tens of seconds; only its first line is used.
+    # The server holds the rest of the reply: reading on would wait for it.
+    history = [Exchange("What does the leave policy say?", "Employees get annual leave [1].")]
+    reply = ["How many days of ", "annual leave do full-time employees get?\n", "Also, "]
+    reply += ["the policy says", " more.\n"] * 30
+    rewrite = draft_rule(system_contains="standalone", chunks=reply, hold_after=2, hold="rest")
+    llm.script([rewrite, draft_rule(text=GOOD)])
+    try:
+        r = await run(
+            "And how many days?",
+            settings=settings,
+            library=library,
+            gateway=gateway,
+            history=history,
+        )
+        # Hung up before the held rest was sent.
+        assert await llm.ended(0) == "disconnected"
+    finally:
+        llm.release("rest")
+    assert r.result.searched_query == QUESTION
+    assert r.result.route == "draft_kept" and r.visible == GOOD  # the answer still comes
+    step = r.finished("rewrite")
+    assert f"“And how many days?” → “{QUESTION}”" in step.detail  # the line used
+    assert "first line" in step.detail and "stopped_early" in step.detail
+    streamed = "".join(e.text for e in r.events if isinstance(e, StepToken) and e.step == "rewrite")
+    assert QUESTION in streamed and "the policy says" not in streamed
 
 
 async def test_a_standalone_follow_up_is_not_rewritten(llm, settings, library, gateway):

@@ -3,13 +3,16 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.answering.options import Exchange
 from app.answering.prompting import (
     NOT_FOUND_MARKER,
     SYSTEM_PROMPT,
     ContextBlock,
     build_messages,
+    choose_rewrite,
     clean_rewrite,
     count_message_tokens,
+    first_line_done,
     fit_prompt,
     needs_context,
     rewrite_messages,
@@ -202,3 +205,39 @@ def test_only_questions_that_point_back_need_a_rewrite():
         "What is the meal allowance for staff travelling abroad?",
     ]:
         assert not needs_context(q), q
+
+
+LEAVE = [Exchange("What does the leave policy say?", "Employees get 25 days of annual leave.")]
+
+
+def test_a_rewrite_is_searched_when_it_shares_a_content_word_with_the_conversation():
+    # "days" is in the question and the answer; stems match ("employee" ~ "Employees").
+    choice = choose_rewrite("How many leave days do contractors get?", "And contractors?", LEAVE)
+    assert choice.query == "How many leave days do contractors get?" and choice.unused is None
+    assert choose_rewrite("Which employee gets it?", "Who?", LEAVE).unused is None
+    # The question's own words count too, without any history.
+    assert choose_rewrite("Meal allowance abroad?", "And the meals?", []).unused is None
+
+
+def test_a_rewrite_sharing_no_content_word_is_dropped_for_the_users_words():
+    for reply in ["Not sure.", "What is it?", "Is this the one they mean?"]:
+        choice = choose_rewrite(reply, "And contractors?", LEAVE)
+        assert choice.query == "And contractors?", reply
+        assert choice.unused and "shares no word with the conversation" in choice.unused
+    # Stopwords are not content: sharing "the", "what", "is" is sharing nothing.
+    assert choose_rewrite("What is the weather?", "And the rest?", LEAVE).unused is not None
+
+
+def test_an_empty_echoed_or_unchanged_rewrite_is_dropped():
+    for reply in ["", "  \n ", "Conversation: User: ...", NOT_FOUND_MARKER, "And contractors?"]:
+        choice = choose_rewrite(reply, "And contractors?", LEAVE)
+        assert choice.query == "And contractors?" and choice.unused, reply
+        assert "empty, an echo of the prompt or the question itself" in choice.unused
+
+
+def test_a_rewrite_is_read_to_the_end_of_its_first_line():
+    assert not first_line_done("")
+    assert not first_line_done("\n  \n")  # no text yet: a model may start with newlines
+    assert not first_line_done("How many leave days")
+    assert first_line_done("How many leave days?\n")
+    assert first_line_done("\nStandalone question: How many?\nAnd more")

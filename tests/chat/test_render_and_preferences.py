@@ -2,11 +2,14 @@
 
 import re
 
-from app.answering.result import AnswerResult, ModelUsage, Route
+from app.answering.result import ModelUsage, Route
 from app.answering.views import answer_markdown, citation_views, details_markdown, source_panel
+from app.chat.compare_view import answer_text
 from app.chat.preferences import preferences, widgets
+from app.compare import CallSample, ComparedAnswer
 from app.config import RoutingPolicy, load_settings
 from app.retrieval.types import Chunk, Hit
+from tests.answering.factories import answer_result as result
 
 
 def hit(n: int, **kw) -> Hit:
@@ -22,18 +25,6 @@ def hit(n: int, **kw) -> Hit:
         text=kw.get("text", f"Passage {n} text.\n\nSecond paragraph."),
     )
     return Hit(chunk=chunk, score=kw.get("score", 3.5), rank=n)
-
-
-def result(**kw) -> AnswerResult:
-    base = dict(
-        question="q",
-        searched_query="q",
-        scope=None,
-        answer="An answer [1].",
-        route=Route("draft_kept"),
-    )
-    base.update(kw)
-    return AnswerResult(reasons=[], **base)
 
 
 def test_source_panel_shows_file_page_section_score_and_text():
@@ -126,3 +117,20 @@ def test_source_panel_reflows_hard_wrapped_pdf_lines_but_keeps_headings_and_list
     panel = source_panel(hit(1, text=text), 1)
     assert "> ## Heading\n> The service picks its port when it starts." in panel
     assert "> - item one\n> - item two" in panel
+
+
+def _sample(text: str, error: str | None = None) -> CallSample:
+    return CallSample(text, 0.1, 1.5, 100, 20, 13.3, 0.0, error)
+
+
+def test_compare_answer_text_is_inert_and_says_how_a_model_failed():
+    ok = answer_text(ComparedAnswer("phi-4-mini", _sample("See ![x](http://evil/p.png) [1].")))
+    assert "first token 100 ms" in ok and "evil" not in ok  # the image became its alt text
+    assert "stopped" not in ok and "failed" not in ok
+    cut = answer_text(ComparedAnswer("phi-4-mini", _sample("Half an", "lost <b>"), "lost <b>"))
+    assert "Half an" in cut and "phi-4-mini stopped mid-answer" in cut and "<b>" not in cut
+    before = answer_text(ComparedAnswer("gpt-oss-20b", None, "Timed out after 5 s"))
+    assert "gpt-oss-20b failed:** Timed out after 5 s" in before and "_(empty)_" not in before
+    # Failed before its sample was made, but text had been shown: that text stays.
+    shown = answer_text(ComparedAnswer("gpt-oss-20b", None, "oops"), streamed="Partial text")
+    assert "Partial text" in shown and "stopped mid-answer" in shown

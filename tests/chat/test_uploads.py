@@ -25,7 +25,7 @@ ALLOWED = frozenset({".md", ".txt", ".pdf", ".docx", ".html"})
         ("REPORT.PDF", 10, None),
         ("setup.exe", 10, "setup.exe was not added: .exe files are not supported"),
         ("Makefile", 10, "no extension files are not supported"),
-        ("big.pdf", 21 * 1_048_576, "it is 21.0 MB and the limit is 20 MB (MAX_UPLOAD_MB)"),
+        ("big.pdf", 21 * 1_048_576, "it is 21.0 MB, over the 20 MB limit (MAX_UPLOAD_MB)"),
         ("empty.txt", 0, "empty.txt was not added: the file is empty."),
     ],
 )

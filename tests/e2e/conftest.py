@@ -3,8 +3,11 @@ a scripted OpenAI-compatible server over real HTTP, and Debian's Chromium via Pl
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +41,9 @@ class AppServer:
     process: subprocess.Popen
 
 
-def start_app(workdir: Path, endpoint: str, **env: str) -> AppServer:
-    """Run the app from a throw-away app root holding a copy of the config and the knowledge."""
+def start_app(workdir: Path, endpoint: str, host: str | None = None, **env: str) -> AppServer:
+    """Run the app from a throw-away app root holding a copy of the config and the knowledge.
+    `host` is passed to `chainlit run --host` (Chainlit's default: 127.0.0.1)."""
     root = workdir / "approot"
     root.mkdir(parents=True)
     shutil.copytree(ROOT / ".chainlit", root / ".chainlit")
@@ -52,7 +56,8 @@ def start_app(workdir: Path, endpoint: str, **env: str) -> AppServer:
     log = workdir / "app.log"
     chainlit = str(Path(shutil.which("chainlit") or Path(_python()).parent / "chainlit"))
     proc = spawn(
-        [chainlit, "run", str(ROOT / "app" / "main.py"), "--headless", "--port", str(port)],
+        [chainlit, "run", str(ROOT / "app" / "main.py"), "--headless", "--port", str(port)]
+        + (["--host", host] if host else []),
         env={
             "CHAINLIT_APP_ROOT": str(root),
             "FOUNDRY_LOCAL_ENDPOINT": endpoint,
@@ -72,6 +77,38 @@ def start_app(workdir: Path, endpoint: str, **env: str) -> AppServer:
         stop(proc)
         raise
     return AppServer(url, root, knowledge, uploads, log, proc)
+
+
+def run_module(module: str, data: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    """`python -m module args…` against the app data in `data` (e.g. `app.users add …`)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": str(data)}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        input=stdin,
+        env=env,
+        cwd=data.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+# Password accounts the AUTH_MODE=password tests create: (name, password, admin).
+USERS = [("ann", "ann-password-1", True), ("ben", "ben-password-1", False)]
+
+
+def add_users(data: Path, users: list[tuple[str, str, bool]] = USERS) -> Path:
+    """Create password accounts in the app data folder `data` with `python -m app.users`."""
+    for name, password, admin in users:
+        flags = ["--admin"] if admin else []
+        out = run_module("app.users", data, "add", name, "--password-stdin", *flags, stdin=password)
+        assert out.returncode == 0, out.stderr
+    return data
+
+
+def password_env(data: Path) -> dict[str, str]:
+    """start_app settings for AUTH_MODE=password on the accounts and chats in `data`."""
+    return {"AUTH_MODE": "password", "DATA_DIR": str(data), "UPLOAD_DIR": str(data / "uploads")}
 
 
 def _python() -> str:
@@ -157,3 +194,26 @@ def answers(page: Page):
 
 def step_titles(page: Page) -> list[str]:
     return [t.strip() for t in page.locator("[data-step-type] h3 button").all_inner_texts()]
+
+
+def login(browser: Browser, url: str, name: str, password: str) -> Page:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{url}/login")
+    page.fill("#email", name)
+    page.fill("#password", password)
+    page.get_by_role("button", name=re.compile("continue|sign in|log in", re.I)).click()
+    page.wait_for_selector("#chat-settings-open-modal", timeout=30_000)
+    return page
+
+
+def wait_done(page: Page, n: int) -> None:
+    expect(answers(page).nth(n - 1)).to_contain_text(" in / ", timeout=30_000)
+
+
+def open_first_chat(page: Page) -> str:
+    """Open the newest chat in the sidebar; returns its thread id."""
+    link = page.locator("#thread-history a[href*='/thread/']").first
+    expect(link).to_be_visible(timeout=20_000)
+    link.click()
+    page.wait_for_url(re.compile(r"/thread/[0-9a-f-]{36}"), timeout=20_000)
+    return page.url.rsplit("/", 1)[-1]

@@ -5,23 +5,32 @@ user can't open the first user's chat or files; bad passwords and a broken datab
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import AppServer, answers, ask, attach, shoot, start_app
-from tests.support.processes import ROOT, stop
+from tests.e2e.conftest import (
+    AppServer,
+    add_users,
+    answers,
+    ask,
+    attach,
+    login,
+    open_first_chat,
+    password_env,
+    run_module,
+    shoot,
+    start_app,
+    wait_done,
+)
+from tests.support.processes import stop
 from tests.support.scripted_llm import ScriptedLLM
 
 pytestmark = pytest.mark.e2e
 
-USERS = [("ann", "ann-password-1", True), ("ben", "ben-password-1", False)]
 RUNBOOK = (
     "# Heron runbook\n\n## Rotation\n\n"
     "The Heron cluster rotates its signing keys every 45 days. "
@@ -29,54 +38,9 @@ RUNBOOK = (
 )
 
 
-def _env(data: Path) -> dict[str, str]:
-    return {"AUTH_MODE": "password", "DATA_DIR": str(data), "UPLOAD_DIR": str(data / "uploads")}
-
-
-def _cli(module: str, data: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": str(data)}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        input=stdin,
-        env=env,
-        cwd=data.parent,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    data = tmp_path_factory.mktemp("accounts") / "data"
-    for name, password, admin in USERS:
-        flags = ["--admin"] if admin else []
-        out = _cli("app.users", data, "add", name, "--password-stdin", *flags, stdin=password)
-        assert out.returncode == 0, out.stderr
-    return data
-
-
-def login(browser: Browser, url: str, name: str, password: str) -> Page:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{url}/login")
-    page.fill("#email", name)
-    page.fill("#password", password)
-    page.get_by_role("button", name=re.compile("continue|sign in|log in", re.I)).click()
-    page.wait_for_selector("#chat-settings-open-modal", timeout=30_000)
-    return page
-
-
-def wait_done(page: Page, n: int) -> None:
-    expect(answers(page).nth(n - 1)).to_contain_text(" in / ", timeout=30_000)
-
-
-def open_first_chat(page: Page) -> str:
-    """Open the newest chat in the sidebar; returns its thread id."""
-    link = page.locator("#thread-history a[href*='/thread/']").first
-    expect(link).to_be_visible(timeout=20_000)
-    link.click()
-    page.wait_for_url(re.compile(r"/thread/[0-9a-f-]{36}"), timeout=20_000)
-    return page.url.rsplit("/", 1)[-1]
+    return add_users(tmp_path_factory.mktemp("accounts") / "data")
 
 
 def check_resumed(page: Page, scripted: ScriptedLLM) -> None:
@@ -99,7 +63,7 @@ def test_login_upload_rate_resume_restart_and_privacy(
     browser: Browser, llm: ScriptedLLM, data_dir: Path, tmp_path
 ):
     llm.reset()
-    server: AppServer = start_app(tmp_path / "run1", llm.base_url, **_env(data_dir))
+    server: AppServer = start_app(tmp_path / "run1", llm.base_url, **password_env(data_dir))
     try:
         page = login(browser, server.url, "ann", "ann-password-1")
         doc = tmp_path / "heron-runbook.md"
@@ -128,14 +92,14 @@ def test_login_upload_rate_resume_restart_and_privacy(
     finally:
         stop(server.process)
 
-    rows = _cli("app.feedback", data_dir, "export", "--format", "jsonl").stdout.splitlines()
+    rows = run_module("app.feedback", data_dir, "export", "--format", "jsonl").stdout.splitlines()
     rated = [json.loads(r) for r in rows]
     assert [r["comment"] for r in rated] == ["should mention the 06:00 start"]
     assert rated[0]["rating"] == "down" and "Heron" in rated[0]["question"]
     assert rated[0]["route"] and rated[0]["models"] and rated[0]["sources"]
 
     # Restart: same database and DATA_DIR, a fresh process.
-    server = start_app(tmp_path / "run2", llm.base_url, **_env(data_dir))
+    server = start_app(tmp_path / "run2", llm.base_url, **password_env(data_dir))
     try:
         page = login(browser, server.url, "ann", "ann-password-1")
         assert open_first_chat(page) == thread_id
@@ -161,7 +125,7 @@ def test_login_upload_rate_resume_restart_and_privacy(
 def test_wrong_password_and_unknown_user_are_refused(
     browser: Browser, llm: ScriptedLLM, data_dir: Path, tmp_path
 ):
-    server = start_app(tmp_path / "run", llm.base_url, **_env(data_dir))
+    server = start_app(tmp_path / "run", llm.base_url, **password_env(data_dir))
     try:
         page = browser.new_page()
         for name, password in [("ann", "not-her-password"), ("nobody", "whatever-123")]:

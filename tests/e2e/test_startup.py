@@ -48,3 +48,16 @@ def test_app_starts_despite_a_corrupt_knowledge_file_and_logs_why(tmp_path):
     log = app.log.read_text()
     assert "broken.pdf" in log
     assert "indexed 1 documents" in log or "'documents': 1" in log
+
+
+@pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("127.0.0.1", False)])
+def test_local_mode_warns_when_listening_beyond_loopback(tmp_path, host: str, warned: bool):
+    app = start_app(tmp_path, "http://127.0.0.1:9/v1", host=host, AUTH_MODE="local")
+    stop(app.process)  # the warning is logged at start-up, before /health answers
+    lines = [ln for ln in app.log.read_text().splitlines() if "AUTH_MODE=local on" in ln]
+    if warned:
+        assert len(lines) == 1, app.log.read_text()[-3000:]
+        assert "WARNING" in lines[0] and "0.0.0.0" in lines[0]
+        assert "anyone who can reach this port uses the app as the local admin" in lines[0]
+    else:
+        assert lines == [], lines

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.answering.factories import write_folder
+
 # Two small documents whose passages the scripted answers quote, so every metric of a run
 # is known by hand.
 DOCS = {
@@ -21,11 +23,7 @@ DOCS = {
 
 @pytest.fixture
 def knowledge(tmp_path: Path) -> Path:
-    folder = tmp_path / "knowledge"
-    folder.mkdir()
-    for name, text in DOCS.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
+    return write_folder(tmp_path / "knowledge", DOCS)
 
 
 def write_golden(path: Path, cases: list[dict]) -> Path:

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from app.answering import Answerer
-from app.compare import compare_question
+from app.compare import (
+    ComparedAnswer,
+    Comparison,
+    ContextReady,
+    ModelStarted,
+    ModelToken,
+    final_comparison,
+    stream_comparison,
+)
 from app.compare.__main__ import main as compare_main
 from app.config import load_settings
 from app.eval.__main__ import write_outputs
@@ -128,9 +136,10 @@ async def test_compare_view_gives_both_models_the_same_context(llm, knowledge, t
     )
     gateway = LLMGateway(settings)
     try:
-        result = await compare_question(
+        events = stream_comparison(
             "How often are passwords rotated?", Library.open(settings), gateway, settings
         )
+        result = await final_comparison(events)
     finally:
         await gateway.aclose()
     assert [a.model for a in result.answers] == ["phi-4-mini", "gpt-oss-20b"]
@@ -139,3 +148,60 @@ async def test_compare_view_gives_both_models_the_same_context(llm, knowledge, t
     bodies = [r["messages"] for r in llm.requests]
     assert bodies[0] == bodies[1]
     assert result.chart_png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_compare_streams_each_answer_and_keeps_one_when_the_other_breaks_mid_stream(
+    llm, knowledge, tmp_path
+):
+    llm.script(
+        [
+            {
+                "model": "phi",
+                "chunks": ["Passwords are ", "rotated every ", "ninety days [1]."],
+                "cut_after": 2,
+                "cut_mode": "abort",
+            },
+            {"model": "gpt-oss", "chunks": ["Every 90 ", "days [1]."]},
+        ]
+    )
+    settings = load_settings(
+        endpoint=llm.base_url, knowledge_dir=knowledge, index_dir=tmp_path / "index"
+    )
+    gateway = LLMGateway(settings)
+    try:
+        events = [
+            e
+            async for e in stream_comparison(
+                "How often are passwords rotated?", Library.open(settings), gateway, settings
+            )
+        ]
+    finally:
+        await gateway.aclose()
+    assert isinstance(events[0], ContextReady) and events[0].sources[0].startswith("security.md")
+    shape = [
+        (type(e).__name__, getattr(e, "model", None) or getattr(e, "text", None)) for e in events
+    ]
+    tokens = [(e.model, e.text) for e in events if isinstance(e, ModelToken)]
+    # Each model's tokens arrive between its start and its finish, one model after the other.
+    assert [type(e) for e in events[1:]] == [
+        ModelStarted,
+        ModelToken,
+        ModelToken,
+        ComparedAnswer,
+        ModelStarted,
+        ModelToken,
+        ModelToken,
+        ComparedAnswer,
+        Comparison,
+    ], shape
+    assert tokens == [
+        ("phi-4-mini", "Passwords are "),
+        ("phi-4-mini", "rotated every "),
+        ("gpt-oss-20b", "Every 90 "),
+        ("gpt-oss-20b", "days [1]."),
+    ]
+    broken, whole = events[-1].answers
+    assert broken.sample is not None and broken.sample.text == "Passwords are rotated every"
+    assert broken.error and "connection" in broken.error
+    assert whole.error is None and whole.sample and whole.sample.text == "Every 90 days [1]."
+    assert events[-1].chart_png[:8] == b"\x89PNG\r\n\x1a\n"

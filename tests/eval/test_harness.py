@@ -75,8 +75,12 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, llm: ScriptedLLM) -> Pa
     return tmp_path
 
 
-def run_eval(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict, str]:
-    code = main(list(args))
+def run_eval(
+    capsys: pytest.CaptureFixture[str], golden: Path, knowledge: Path, out: Path, *args: str
+) -> tuple[int, dict, str]:
+    """`python -m app.eval` on these cases and documents, writing to `out`, plus `args`."""
+    paths = ["--golden", str(golden), "--knowledge", str(knowledge), "--out", str(out)]
+    code = main([*paths, *args])
     out, err = capsys.readouterr()
     return code, json.loads(out.strip().splitlines()[-1]), err
 
@@ -85,16 +89,7 @@ def test_known_metrics_per_policy(env: Path, knowledge: Path, capsys) -> None:
     golden = write_golden(env / "golden.jsonl", CASES)
     out = env / "out"
     code, summary, err = run_eval(
-        capsys,
-        "--golden",
-        str(golden),
-        "--knowledge",
-        str(knowledge),
-        "--out",
-        str(out),
-        "--policies",
-        "auto,never,always",
-        "--calibrate",
+        capsys, golden, knowledge, out, "--policies", "auto,never,always", "--calibrate"
     )
     assert code == 0, err
     assert summary["cases"] == 4
@@ -149,16 +144,7 @@ def test_judge_scores_sit_beside_the_mechanical_ones(env: Path, knowledge: Path,
     )
     golden = write_golden(env / "golden.jsonl", CASES[:1])
     code, _, err = run_eval(
-        capsys,
-        "--golden",
-        str(golden),
-        "--knowledge",
-        str(knowledge),
-        "--out",
-        str(env / "out"),
-        "--policies",
-        "never",
-        "--judge",
+        capsys, golden, knowledge, env / "out", "--policies", "never", "--judge"
     )
     assert code == 0, err
     report = json.loads((env / "out" / "report.json").read_text())

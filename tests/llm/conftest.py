@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -17,8 +18,16 @@ def settings_for(base_url: str, **overrides: object) -> Settings:
 async def make_gateway() -> AsyncIterator[Callable[..., LLMGateway]]:
     made: list[LLMGateway] = []
 
-    def make(base_url: str, **overrides: object) -> LLMGateway:
-        gateway = LLMGateway(settings_for(base_url, **overrides))
+    def make(
+        base_url: str,
+        *,
+        http_client: Any = None,
+        top_logprobs: int | None = None,
+        **overrides: object,
+    ) -> LLMGateway:
+        """A gateway to `base_url`; `overrides` are settings, the rest gateway options."""
+        settings = settings_for(base_url, **overrides)
+        gateway = LLMGateway(settings, http_client=http_client, top_logprobs=top_logprobs)
         made.append(gateway)
         return gateway
 

@@ -6,6 +6,8 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 
+import httpx2
+import openai
 import pytest
 
 from app.llm import (
@@ -141,6 +143,27 @@ async def test_stream_cut_mid_answer_keeps_partial_text(
         assert "connection" in done.error
     else:
         assert "closed the stream" in done.error
+
+
+async def test_a_stream_its_reader_abandons_gives_its_connection_back(
+    llm: ScriptedLLM, make_gateway
+) -> None:
+    # One connection in the pool: if the abandoned response stayed open, the next request
+    # would wait for it and fail with a (pool) timeout instead of answering.
+    client = openai.DefaultAsyncHttpxClient(limits=httpx2.Limits(max_connections=1))
+    gateway = make_gateway(llm.base_url, read_timeout_s=3, connect_timeout_s=2, http_client=client)
+    llm.script(
+        [
+            {"times": 1, "text": ANSWER, "chunk_chars": 10, "stall_after": 1},
+            {"text": ANSWER},
+        ]
+    )
+    stream = gateway.stream("phi-4-mini", MESSAGES, temperature=0, max_tokens=64)
+    first = await anext(stream)
+    assert isinstance(first, TokenEvent) and first.text == ANSWER[:10]
+    await stream.aclose()  # the reader stops listening mid-answer
+    _, done = await run(gateway)
+    assert done.text == ANSWER and not done.incomplete
 
 
 async def test_stream_cut_before_any_token_raises(llm: ScriptedLLM, gateway: LLMGateway) -> None:

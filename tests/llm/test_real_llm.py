@@ -11,24 +11,21 @@ from tests.llm.conftest import settings_for
 pytestmark = pytest.mark.real_llm
 
 
-async def test_real_server_streams_with_timing_and_usage(local_llm: str) -> None:
-    gateway = LLMGateway(settings_for(local_llm, read_timeout_s=120))
-    try:
-        assert set(await gateway.list_models()) >= {"phi-4-mini", "gpt-oss-20b"}
-        events: list[TokenEvent] = []
-        done: Completion | None = None
-        async for item in gateway.stream(
-            "phi-4-mini",
-            [{"role": "user", "content": "Name three colours."}],
-            temperature=0,
-            max_tokens=24,
-        ):
-            if isinstance(item, Completion):
-                done = item
-            else:
-                events.append(item)
-    finally:
-        await gateway.aclose()
+async def test_real_server_streams_with_timing_and_usage(local_llm: str, make_gateway) -> None:
+    gateway = make_gateway(local_llm, read_timeout_s=120)
+    assert set(await gateway.list_models()) >= {"phi-4-mini", "gpt-oss-20b"}
+    events: list[TokenEvent] = []
+    done: Completion | None = None
+    async for item in gateway.stream(
+        "phi-4-mini",
+        [{"role": "user", "content": "Name three colours."}],
+        temperature=0,
+        max_tokens=24,
+    ):
+        if isinstance(item, Completion):
+            done = item
+        else:
+            events.append(item)
 
     assert done is not None
     assert len(events) >= 2, "tokens should arrive as a stream, not in one piece"
@@ -50,18 +47,17 @@ async def test_real_server_streams_with_timing_and_usage(local_llm: str) -> None
     )
 
 
-async def test_real_server_logprobs_when_top_logprobs_is_asked(local_llm: str) -> None:
+async def test_real_server_logprobs_when_top_logprobs_is_asked(
+    local_llm: str, make_gateway
+) -> None:
     # Opt-in because llama-cpp-python computes them slowly: keep the answer to a few tokens.
-    gateway = LLMGateway(settings_for(local_llm, read_timeout_s=120), top_logprobs=1)
-    try:
-        done = await gateway.complete(
-            "gpt-oss-20b",
-            [{"role": "user", "content": "Say yes."}],
-            temperature=0,
-            max_tokens=4,
-        )
-    finally:
-        await gateway.aclose()
+    gateway = make_gateway(local_llm, read_timeout_s=120, top_logprobs=1)
+    done = await gateway.complete(
+        "gpt-oss-20b",
+        [{"role": "user", "content": "Say yes."}],
+        temperature=0,
+        max_tokens=4,
+    )
     assert done.model_id == "gpt-oss-20b"
     assert done.logprobs is not None and 1 <= len(done.logprobs) <= 4
     assert all(lp <= 0 for lp in done.logprobs)

@@ -9,8 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.llm import LLMGateway
-from tests.llm.conftest import settings_for
 from tests.support.processes import ROOT, free_port, python, spawn, stop, wait_http
 from tests.support.scripted_llm import ScriptedLLM
 
@@ -32,7 +30,7 @@ def process_url() -> Iterator[str]:
         stop(proc)
 
 
-async def test_script_requests_and_reset_over_http(process_url: str) -> None:
+async def test_script_requests_and_reset_over_http(process_url: str, make_gateway) -> None:
     async with httpx.AsyncClient(base_url=process_url) as control:
         await control.post("/_reset")
         r = await control.post(
@@ -40,18 +38,15 @@ async def test_script_requests_and_reset_over_http(process_url: str) -> None:
             json={"rules": [{"contains": "refund", "model": "phi", "text": "Within 14 days [1]."}]},
         )
         assert r.json() == {"ok": True, "rules": 1}
-        gateway = LLMGateway(settings_for(f"{process_url}/v1"))
-        try:
-            messages = [{"role": "user", "content": "What is the refund window?"}]
-            done = await gateway.complete("phi-4-mini", messages, temperature=0, max_tokens=32)
-            other = await gateway.complete(
-                "phi-4-mini",
-                [{"role": "user", "content": "Anything else?"}],
-                temperature=0,
-                max_tokens=32,
-            )
-        finally:
-            await gateway.aclose()
+        gateway = make_gateway(f"{process_url}/v1")
+        messages = [{"role": "user", "content": "What is the refund window?"}]
+        done = await gateway.complete("phi-4-mini", messages, temperature=0, max_tokens=32)
+        other = await gateway.complete(
+            "phi-4-mini",
+            [{"role": "user", "content": "Anything else?"}],
+            temperature=0,
+            max_tokens=32,
+        )
         assert done.text == "Within 14 days [1]."
         assert other.text.startswith("This is the scripted test server's default answer")
         log = (await control.get("/_requests")).json()

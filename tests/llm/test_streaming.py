@@ -104,37 +104,25 @@ async def test_logprobs_null_gives_none_and_keeps_asking(
     assert [r["logprobs"] for r in llm.requests] == [True, True]
 
 
-async def test_logprobs_refused_retries_without_and_remembers(
-    llm: ScriptedLLM, gateway: LLMGateway
+@pytest.mark.parametrize("parameter", ["logprobs", "stream_options"])
+async def test_a_refused_parameter_is_dropped_and_remembered(
+    llm: ScriptedLLM, gateway: LLMGateway, parameter: str
 ) -> None:
-    llm.script([{"text": ANSWER}], reject_logprobs=True)
+    llm.script([{"text": ANSWER}], **{f"reject_{parameter}": True})
     _, first = await collect(gateway)
     _, second = await collect(gateway)
     assert first.text == second.text == ANSWER
-    assert first.logprobs is None
-    assert [(r["body"].get("logprobs"), r["status"]) for r in llm.log] == [
-        (True, 400),
-        (None, 200),
-        (None, 200),  # remembered: no second refusal
-    ]
-    assert gateway.capabilities.logprobs is False
-
-
-async def test_stream_options_refused_retries_without_and_remembers(
-    llm: ScriptedLLM, gateway: LLMGateway
-) -> None:
-    llm.script([{"text": ANSWER}], reject_stream_options=True)
-    _, first = await collect(gateway)
-    _, second = await collect(gateway)
-    assert first.text == second.text == ANSWER
-    assert not first.usage_reported  # usage is only sent when asked for
-    assert first.completion_tokens == count_tokens(ANSWER)
-    assert [("stream_options" in r["body"], r["status"]) for r in llm.log] == [
+    assert [(parameter in r["body"], r["status"]) for r in llm.log] == [
         (True, 400),
         (False, 200),
-        (False, 200),
+        (False, 200),  # remembered: no second refusal
     ]
-    assert gateway.capabilities.stream_options is False
+    assert getattr(gateway.capabilities, parameter) is False
+    if parameter == "logprobs":
+        assert first.logprobs is None
+    else:  # usage is only sent when asked for: counted with the tokenizer instead
+        assert not first.usage_reported
+        assert first.completion_tokens == count_tokens(ANSWER)
 
 
 async def test_both_refused_still_answers(llm: ScriptedLLM, gateway: LLMGateway) -> None:

@@ -134,3 +134,18 @@ def test_auth_secret_is_generated_once_and_private(tmp_path):
 )
 def test_loopback_detection(host, loopback):
     assert is_loopback(host) is loopback
+
+
+def test_oauth_identity_role_and_missing_claim(monkeypatch, tmp_path):
+    from chainlit.user import User
+
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(admin_users="ann@example.org")
+    ann = oauth_user("generic", User(identifier="ann@example.org"), s, {"name": "Ann"})
+    assert is_admin(ann) and ann.display_name == "Ann"
+    assert ann.metadata == {"role": "admin", "provider": "generic"}
+    ben = oauth_user("generic", User(identifier="ben@example.org"), s, {"name": 7})
+    assert not is_admin(ben) and ben.display_name is None
+    # An empty or absurdly long identifier claim signs nobody in.
+    assert oauth_user("generic", User(identifier=" "), s) is None
+    assert oauth_user("generic", User(identifier="a" * 257), s) is None

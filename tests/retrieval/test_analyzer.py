@@ -73,3 +73,26 @@ def test_streamed_term_ids_are_exactly_the_analyzed_terms():
 @given(st.text(alphabet=st.characters(max_codepoint=127), max_size=80))
 def test_ascii_fast_path_tokenises_exactly_like_the_regex(text):
     assert words(text) == re.findall(r"\w+", text.lower())
+
+
+_MIXED_WORDS = st.sampled_from(
+    [
+        *["the", "Runs", "running", "VPN", "café", "ＢＭ２５", "x_y", "42", "a" * 16, "B" * 17],
+        *["internationalisation", "Straße", "do-not", "it's", "\t", "\n", " ", ",", "é"],
+    ]
+)
+
+
+@given(st.lists(st.lists(_MIXED_WORDS, max_size=12).map("".join), max_size=8), st.integers(0, 7))
+def test_streamed_term_ids_match_analyze_on_any_texts(texts, split):
+    # Two calls, so the second finds some words already learnt: ASCII texts take the
+    # whole-array path, the others the analyzer's; their ids must agree with analyze().
+    from app.retrieval.termids import TermEncoder
+
+    vocab: dict[str, int] = {}
+    encoder = TermEncoder(vocab)
+    got = [encoder.encode(texts[:split]), encoder.encode(texts[split:])]
+    names = {i: t for t, i in vocab.items()}
+    expected = [analyze(t) for t in texts]
+    assert [n for _, lengths in got for n in lengths.tolist()] == [len(e) for e in expected]
+    assert [names[i] for ids, _ in got for i in ids.tolist()] == [t for e in expected for t in e]

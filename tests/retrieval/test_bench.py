@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from app.retrieval.bench import main, mrr_at, ndcg_at, recall_at
+from app.retrieval.bench_quality import VARIANTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,3 +63,26 @@ def test_cli_entry_point_and_bad_folder(tmp_path):
         timeout=120,
     )
     assert out.returncode == 2 and "corpus.jsonl" in out.stderr
+
+
+def test_variants_run_prints_a_table_then_one_json_line(tmp_path, capsys):
+    assert main([str(write_beir(tmp_path / "beir")), "--variants"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    report = json.loads(lines[-1])
+    names = [s["set"] for s in report["sets"]]
+    assert names[-1] == "knowledge golden (chunks)"
+    # Every query lands in exactly one half (a half with no query is left out).
+    halves = [s for s in report["sets"] if s["set"].startswith("beir ")]
+    assert {s["set"] for s in halves} <= {"beir A (tune)", "beir B (held out)"}
+    assert sum(s["queries"] for s in halves) == 2
+    golden = report["sets"][-1]
+    assert golden["queries"] > 30  # answerable golden questions with a chunk holding a fact
+    for s in report["sets"]:
+        rows = s["rows"]
+        assert "bm25s (reference, en stopwords + Snowball)" in rows
+        assert rows[VARIANTS[0].name]["better/same/worse"][1] == s["queries"]
+        assert all(0 <= r["ndcg@10"] <= 1 for r in rows.values())
+    # The golden set has headings, so weighting them changes something there.
+    heads = golden["rows"]["title + heading path weight 3 (BM25F)"]["better/same/worse"]
+    assert heads[0] + heads[2] > 0
+    assert any("nDCG@10" in line for line in lines[:-1])

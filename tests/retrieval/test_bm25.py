@@ -13,6 +13,16 @@ from app.retrieval.bm25 import SHARED, BM25Index, BM25Params, search
 VOCAB = [f"t{i}" for i in range(25)]
 docs_st = st.lists(st.lists(st.sampled_from(VOCAB), max_size=12), min_size=1, max_size=30)
 query_st = st.lists(st.sampled_from([*VOCAB, "unknown"]), min_size=1, max_size=5)
+k_st = st.integers(1, 12)
+cuts_st = st.lists(st.integers(0, 30), max_size=4)  # where the corpus is cut into segments
+# A corpus added in segments, and a top-k query against it.
+segmented_search = dict(corpus=docs_st, query=query_st, k=k_st, cuts=cuts_st)
+
+
+def segments(corpus, cuts):
+    """The corpus as consecutive slices, cut at `cuts`: each is added as its own segment."""
+    bounds = sorted({0, len(corpus), *(c for c in cuts if c <= len(corpus))})
+    return [corpus[lo:hi] for lo, hi in itertools.pairwise(bounds)]
 
 
 def reference_top(corpus, query, k, k1, b, eps):
@@ -39,10 +49,7 @@ def usable(corpus) -> bool:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    corpus=docs_st,
-    query=query_st,
-    k=st.integers(1, 12),
-    cuts=st.lists(st.integers(0, 30), max_size=4),
+    **segmented_search,
     k1=st.sampled_from([0.9, 1.2, 1.5, 2.0]),
     b=st.sampled_from([0.0, 0.5, 0.75, 1.0]),
     eps=st.sampled_from([0.0, 0.25, 0.5]),
@@ -50,15 +57,14 @@ def usable(corpus) -> bool:
 def test_topk_matches_rank_bm25_exactly_with_incremental_adds(corpus, query, k, cuts, k1, b, eps):
     assume(usable(corpus))
     index = BM25Index(BM25Params(k1, b, eps, small_corpus_fix=False))
-    bounds = sorted({0, len(corpus), *(c for c in cuts if c <= len(corpus))})
-    for lo, hi in itertools.pairwise(bounds):  # several segments, merged or not
-        index.add(corpus[lo:hi])
+    for part in segments(corpus, cuts):  # several segments, merged or not
+        index.add(part)
     ref_ids, ref_scores = reference_top(corpus, query, k, k1, b, eps)
     assert_same_top(*index.search(query, k), ref_ids, ref_scores)
 
 
 @settings(max_examples=200, deadline=None)
-@given(corpus=docs_st, query=query_st, k=st.integers(1, 12), data=st.data())
+@given(corpus=docs_st, query=query_st, k=k_st, data=st.data())
 def test_topk_after_removals_matches_rank_bm25_on_the_rest(corpus, query, k, data):
     removed = data.draw(st.sets(st.integers(0, len(corpus) - 1)))
     rest = [d for i, d in enumerate(corpus) if i not in removed]
@@ -79,7 +85,7 @@ def test_topk_after_removals_matches_rank_bm25_on_the_rest(corpus, query, k, dat
 
 
 @settings(max_examples=200, deadline=None)
-@given(corpus=docs_st, query=query_st, k=st.integers(1, 12))
+@given(corpus=docs_st, query=query_st, k=k_st)
 def test_small_corpus_fix_changes_nothing_when_rank_bm25_idf_is_positive(corpus, query, k):
     assume(usable(corpus))
     assume(min(BM25Okapi(corpus, k1=1.2, b=0.75, epsilon=0.25).idf.values()) > 0)
@@ -213,19 +219,12 @@ def test_a_scope_searched_after_another_scope_grew_the_vocabulary():
 
 # --- MaxScore pruning is exact ------------------------------------------------------------
 @settings(max_examples=300, deadline=None)
-@given(
-    corpus=docs_st,
-    query=query_st,
-    k=st.integers(1, 12),
-    cuts=st.lists(st.integers(0, 30), max_size=4),
-    removed=st.sets(st.integers(0, 29), max_size=6),
-)
+@given(**segmented_search, removed=st.sets(st.integers(0, 29), max_size=6))
 def test_pruned_search_equals_exhaustive_search(corpus, query, k, cuts, removed):
     assume(usable(corpus))
     index = BM25Index(BM25Params(1.2, 0.75, 0.25))
-    bounds = sorted({0, len(corpus), *(c for c in cuts if c <= len(corpus))})
-    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
-        index.add(corpus[lo:hi], group=i % 2)  # shared and one chat, interleaved
+    for i, part in enumerate(segments(corpus, cuts)):
+        index.add(part, group=i % 2)  # shared and one chat, interleaved
     index.remove(np.array(sorted(r for r in removed if r < len(corpus)), dtype=np.int64))
     for group in (SHARED, 1):
         pruned = index.search(query, k, group, prune_from=0)  # check the bound at every term

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.retrieval.chunker import chunk_document, index_text
+from app.retrieval.chunker import TAIL, chunk_document, index_text
 from app.retrieval.loaders import Block, Document, _paragraph_spans, load_markdown
 from app.tokens import count_tokens
 
@@ -45,14 +45,34 @@ def test_sizes_overlap_and_coverage():
     doc = plain(text)
     spans = chunk_document(doc, 100, 15)
     assert len(spans) > 10
-    for sp in spans:
+    for sp in spans[:-1]:
         assert count_tokens(text[sp.start : sp.end]) <= 100 * SLACK
+    # The last chunk may take in a tail of up to a quarter chunk rather than leave it alone.
+    assert count_tokens(text[spans[-1].start : spans[-1].end]) <= 100 * TAIL * SLACK
     assert_word_aligned(doc, spans)
     # Every word is in some chunk, in order, and consecutive chunks overlap by <= 15 tokens.
     assert spans[0].start == 0 and spans[-1].end == len(text)
     for a, b in itertools.pairwise(spans):
         assert a.start < b.start < a.end
         assert 0 < count_tokens(text[b.start : a.end]) <= 15 + 2
+
+
+def test_a_passage_just_over_a_chunk_stays_whole():
+    def passage(tokens: int) -> str:
+        words = []
+        while count_tokens(" ".join(words)) < tokens:
+            words.append(f"w{len(words)}.")
+        return " ".join(words)
+
+    for tokens, pieces in ((110, 1), (118, 1), (140, 2)):
+        text = passage(tokens)
+        spans = chunk_document(plain(text), 100, 15)
+        assert len(spans) == pieces, (tokens, spans)
+        assert spans[-1].end == len(text)
+    # tail=1.0 is the old rule: no chunk over the size, so the tail is a chunk of its own.
+    spans = chunk_document(plain(passage(115)), 100, 15, tail=1.0)
+    assert len(spans) == 2
+    assert all(count_tokens(passage(115)[s.start : s.end]) <= 100 * SLACK for s in spans)
 
 
 def test_zero_overlap_tiles_the_text():
@@ -79,7 +99,7 @@ def test_no_good_boundary_falls_back_to_a_word_boundary():
     doc = plain(text)
     spans = chunk_document(doc, 50, 5)
     assert_word_aligned(doc, spans)
-    assert max(count_tokens(text[s.start : s.end]) for s in spans) <= 50 * SLACK
+    assert max(count_tokens(text[s.start : s.end]) for s in spans) <= 50 * TAIL * SLACK
 
 
 def test_a_word_longer_than_a_chunk_is_kept_whole():
@@ -142,7 +162,7 @@ def test_invariants_on_random_documents(paras, size, overlap_frac):
             i for i, (s, e) in enumerate(words_of(text)) if sp.start <= s and e <= sp.end
         )
         n = count_tokens(text[sp.start : sp.end])
-        assert n <= size * SLACK + 2 or " " not in text[sp.start : sp.end]
+        assert n <= size * TAIL * SLACK + 2 or " " not in text[sp.start : sp.end]
     assert covered == set(range(len(words_of(text))))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.hostile_files import docx_bomb, quadratic_html
+from app.retrieval.hostile_files import docx_bomb, quadratic_html
 from app.retrieval.isolation import ParseLimits, parse_file
 from app.retrieval.loaders import parse_document
 from app.retrieval.types import DocumentRejected

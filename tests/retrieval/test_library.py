@@ -90,7 +90,7 @@ def test_bad_files_are_skipped_with_reasons_and_the_rest_is_indexed(
     assert "PDF" in reasons["corrupt.pdf"]
     assert "encrypted" in reasons["locked.pdf"]
     assert "limit" in reasons["huge.md"]
-    assert "not accepted" in reasons["notes.xlsx"]
+    assert "not supported" in reasons["notes.xlsx"]
     assert "duplicate of leave.md" in reasons["copy.md"]
     assert lib.stats()["documents"] == 6
     for name in reasons:
@@ -152,7 +152,7 @@ def test_add_file_rejections(make_settings, tmp_path):
         lib.add_file(bad, scope="s", display_name="notes.txt")
     exe = tmp_path / "tool.exe"
     exe.write_bytes(b"MZ")
-    with pytest.raises(DocumentRejected, match="not accepted"):
+    with pytest.raises(DocumentRejected, match="not supported"):
         lib.add_file(exe, scope="s")
     enc = encrypt_pdf(write_pdf(tmp_path / "p.pdf", ["x"]), tmp_path / "report.pdf")
     with pytest.raises(DocumentRejected) as e:
@@ -172,6 +172,7 @@ def test_warm_restart_reuses_the_cache_without_parsing(populated, make_settings,
         raise AssertionError("parsed a file that was cached")
 
     monkeypatch.setattr(library_module, "prepare_file", boom)
+    monkeypatch.setattr(library_module.ParsePool, "submit", boom)
     second = Library.open(settings)
     assert [(h.chunk, h.score) for h in second.search("annual leave taxis", 5)] == expected
 
@@ -329,6 +330,7 @@ def test_mtime_change_without_content_change_is_not_reparsed(populated, make_set
     import app.retrieval.library as library_module
 
     monkeypatch.setattr(library_module, "prepare_file", lambda *a: 1 / 0)
+    monkeypatch.setattr(library_module.ParsePool, "submit", lambda *a: 1 / 0)
     assert sources(Library.open(settings).search("annual leave", 1)) == ["leave.md"]
 
 

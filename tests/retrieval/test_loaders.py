@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from app.config import FILE_TYPES
 from app.retrieval.loaders import SECTION_SEP, Document, load_document
 from app.retrieval.types import DocumentRejected
 from tests.retrieval.conftest import write_docx
@@ -256,6 +257,17 @@ def test_unsupported_extension(tmp_path):
     p = tmp_path / "sheet.xlsx"
     p.write_bytes(b"PK whatever")
     assert "not supported" in rejected(p)
+
+
+@pytest.mark.parametrize("ext", sorted(FILE_TYPES))
+def test_every_known_file_type_reaches_a_parser(tmp_path, ext):
+    # FILE_TYPES is the one list of extensions; each one's MIME type must have a loader.
+    p = tmp_path / f"x{ext}"
+    p.write_bytes(b"plain words")
+    try:
+        load_document(p, MB)
+    except DocumentRejected as e:
+        assert "not supported" not in e.reason and "could not be parsed" not in e.reason
 
 
 def test_missing_file(tmp_path):

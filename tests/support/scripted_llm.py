@@ -15,8 +15,11 @@ Endpoints
                                "reject_stream_options": false, "reject_logprobs": false}`;
                                every key optional; rules replace the list unless `append`.
 - `GET  /_requests`            every chat request received: `[{"body": {...}, "status": 200,
-                               "rule": 0 | null}, ...]` (`rule` is the rule's position).
+                               "rule": 0 | null, "ended": ...}, ...]` (`rule` is the rule's
+                               position; `ended`, for streams: null while streaming, then
+                               "complete" or "disconnected" when the client hung up first).
 - `POST /_reset`               back to the start-up state (no rules, default models, no log).
+- `POST /_release`             JSON `{"hold": "name"}`: let streams held under that name go on.
 
 Server-wide switches (endpoint capabilities, as real servers differ):
 - `reject_stream_options`: any request carrying `stream_options` gets HTTP 400 whose message
@@ -47,7 +50,11 @@ Response keys (all optional):
   ends the HTTP body cleanly with neither finish_reason nor [DONE]; "abort" drops the TCP
   connection mid-body;
 - `stall_after` (int) with `stall_s` (float, default 30): stop sending after that many chunks
-  for that long, to trigger the client's read timeout.
+  for that long, to trigger the client's read timeout;
+- `hold_after` (int) with `hold` (str, default "default"): after that many chunks, wait until
+  the test releases that name (`llm.release(name)` or `POST /_release`; at most `hold_s`,
+  default 60), so a test can look at a half-streamed answer while the rest provably has not
+  been sent yet.
 
 With no matching rule the server answers from the prompt: the first sentences after `[1]` in
 the messages, cited as `[1]`, so an unscripted app session still gets a grounded answer.
@@ -61,7 +68,6 @@ import copy
 import json
 import logging
 import re
-import socket
 import threading
 import time
 import uuid
@@ -75,6 +81,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from app.tokens import count_tokens
+from tests.support.background import BackgroundServer
 
 DEFAULT_MODELS = ["Phi-4-mini-instruct-generic-cpu", "gpt-oss-20b-generic-cpu"]
 DEFAULT_CHUNK_CHARS = 6
@@ -110,6 +117,19 @@ class ScriptState:
             self.requests: list[dict[str, Any]] = []
             self.reject_stream_options = False
             self.reject_logprobs = False
+            self.released: set[str] = set()
+
+    def release(self, name: str) -> None:
+        with self.lock:
+            self.released.add(name)
+
+    async def wait_released(self, name: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                if name in self.released:
+                    return
+            await asyncio.sleep(0.02)
 
     def configure(self, payload: dict[str, Any]) -> None:
         with self.lock:
@@ -135,9 +155,15 @@ class ScriptState:
                     return i, copy.deepcopy(rule)
         return None, None
 
-    def log(self, body: dict[str, Any], status: int, rule: int | None) -> None:
+    def log(self, body: dict[str, Any], status: int, rule: int | None) -> dict[str, Any]:
+        entry = {"body": body, "status": status, "rule": rule, "ended": None}
         with self.lock:
-            self.requests.append({"body": body, "status": status, "rule": rule})
+            self.requests.append(entry)
+        return entry
+
+    def ended(self, entry: dict[str, Any], how: str) -> None:
+        with self.lock:
+            entry["ended"] = how
 
 
 def _last(messages: list[dict[str, Any]], role: str) -> str:
@@ -215,10 +241,10 @@ def build_app(state: ScriptState) -> Starlette:
             if "body" in rule:
                 return JSONResponse(rule["body"], status_code=status)
             return _error(status, str(rule.get("error", "scripted error")))
-        state.log(body, 200, index)
+        entry = state.log(body, 200, index)
         if body.get("stream"):
             return StreamingResponse(
-                _sse(rule, body),
+                _watched(_sse(rule, body, state), state, entry),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
@@ -236,6 +262,10 @@ def build_app(state: ScriptState) -> Starlette:
         state.reset()
         return JSONResponse({"ok": True})
 
+    async def release(request: Request) -> Response:
+        state.release(str((await request.json()).get("hold", "default")))
+        return JSONResponse({"ok": True})
+
     async def health(_: Request) -> Response:
         return JSONResponse({"ok": True})
 
@@ -246,6 +276,7 @@ def build_app(state: ScriptState) -> Starlette:
             Route("/_script", script, methods=["POST"]),
             Route("/_requests", requests_, methods=["GET"]),
             Route("/_reset", reset, methods=["POST"]),
+            Route("/_release", release, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
         ]
     )
@@ -282,7 +313,9 @@ def _logprobs_field(rule: dict[str, Any], body: dict[str, Any], token: str) -> t
     return True, {"content": [entry], "refusal": None}
 
 
-async def _sse(rule: dict[str, Any], body: dict[str, Any]) -> AsyncIterator[bytes]:
+async def _sse(
+    rule: dict[str, Any], body: dict[str, Any], state: ScriptState
+) -> AsyncIterator[bytes]:
     cid, created, model = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time()), body["model"]
     reasoning = str(rule.get("reasoning", ""))
     size = int(rule.get("chunk_chars", DEFAULT_CHUNK_CHARS))
@@ -292,6 +325,7 @@ async def _sse(rule: dict[str, Any], body: dict[str, Any]) -> AsyncIterator[byte
     planned += [("content", p) for p in answer]
     delay = float(rule.get("delay_s", 0))
     cut_after, stall_after = rule.get("cut_after"), rule.get("stall_after")
+    hold_after = rule.get("hold_after")
 
     def event(choices: list[dict[str, Any]], usage: dict | None = None) -> bytes:
         payload: dict[str, Any] = {
@@ -317,6 +351,9 @@ async def _sse(rule: dict[str, Any], body: dict[str, Any]) -> AsyncIterator[byte
             return
         if stall_after is not None and n == int(stall_after):
             await asyncio.sleep(float(rule.get("stall_s", 30)))
+        if hold_after is not None and n == int(hold_after):
+            hold = str(rule.get("hold", "default"))
+            await state.wait_released(hold, float(rule.get("hold_s", 60)))
         if delay:
             await asyncio.sleep(delay)
         choice: dict[str, Any] = {"index": 0, "delta": {key: piece}, "finish_reason": None}
@@ -331,6 +368,20 @@ async def _sse(rule: dict[str, Any], body: dict[str, Any]) -> AsyncIterator[byte
     if wants_usage and usage is not None:
         yield event([], usage)
     yield b"data: [DONE]\n\n"
+
+
+async def _watched(
+    stream: AsyncIterator[bytes], state: ScriptState, entry: dict[str, Any]
+) -> AsyncIterator[bytes]:
+    """The stream, noting in its log entry whether it was sent whole or the client hung up
+    (Starlette cancels the body when it sees the disconnect)."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    except (asyncio.CancelledError, GeneratorExit):
+        state.ended(entry, "disconnected")
+        raise
+    state.ended(entry, "complete")
 
 
 def _whole(rule: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -360,50 +411,16 @@ def _whole(rule: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-class ScriptedLLM:
+class ScriptedLLM(BackgroundServer):
     """The server in a background thread; a context manager (`with ScriptedLLM() as llm:`)."""
 
     def __init__(self, models: list[str] | None = None, host: str = "127.0.0.1") -> None:
         self.state = ScriptState(models)
-        self.host = host
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, 0))
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(
-            build_app(self.state),
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
+        super().__init__(build_app(self.state), host)
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
-
-    def start(self) -> ScriptedLLM:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("scripted LLM server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
-        self._sock.close()
-
-    def __enter__(self) -> ScriptedLLM:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return f"{self.origin}/v1"
 
     # --- scripting from the same process -----------------------------------------------
 
@@ -416,6 +433,10 @@ class ScriptedLLM:
     def reset(self) -> None:
         self.state.reset()
 
+    def release(self, hold: str = "default") -> None:
+        """Let streams held by a rule's `hold_after` under this name go on."""
+        self.state.release(hold)
+
     @property
     def requests(self) -> list[dict[str, Any]]:
         """JSON bodies of the chat requests received, oldest first."""
@@ -426,6 +447,16 @@ class ScriptedLLM:
     def log(self) -> list[dict[str, Any]]:
         with self.state.lock:
             return list(self.state.requests)
+
+    async def ended(self, n: int, timeout_s: float = 10.0) -> str | None:
+        """How request `n`'s stream ended ("complete" or "disconnected") once the server has
+        noticed; None if it has not within `timeout_s` (it is still streaming)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if how := self.log[n]["ended"]:
+                return how
+            await asyncio.sleep(0.02)
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

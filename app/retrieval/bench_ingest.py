@@ -27,16 +27,16 @@ import time
 from pathlib import Path
 
 from app.config import load_settings
-from app.hostile_files import docx_bomb, quadratic_html
-from app.ingest import run_ingest
 from app.retrieval.chunker import chunk_document
+from app.retrieval.hostile_files import docx_bomb, quadratic_html
+from app.retrieval.ingest import run_ingest
 from app.retrieval.library import Library
 from app.retrieval.loaders import parse_document
 from app.retrieval.types import DocumentRejected
 
 TICK_S = 0.010
 TARGET_MS = 100.0
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def hostile_files(folder: Path) -> list[Path]:

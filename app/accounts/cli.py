@@ -69,7 +69,3 @@ def main(argv: list[str] | None = None) -> int:
     if out:
         print(out)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

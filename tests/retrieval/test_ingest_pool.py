@@ -6,7 +6,7 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from app.ingest import INGEST_WORKERS, run_ingest
+from app.retrieval.ingest import INGEST_WORKERS, run_ingest
 
 
 def test_ingestion_runs_on_its_own_bounded_pool_even_when_the_default_executor_is_full():

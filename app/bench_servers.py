@@ -1,0 +1,68 @@
+"""Servers a benchmark starts for itself: a free port, a child process with its output in a
+log file, and a wait until it answers HTTP. Used by the load and follow-up benchmarks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 120, proc: subprocess.Popen | None = None) -> None:
+    """Return once `url` answers below 500; raise if it doesn't in time or `proc` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with status {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.25)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def start_process(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        args,
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+@contextmanager
+def serving(
+    args: list[str], ready_url: str, log: Path, *, cwd: Path, timeout: float = 120
+) -> Iterator[subprocess.Popen]:
+    """Run a server for the duration of the block; the log's tail is in the error if it
+    never comes up."""
+    proc = start_process(args, {"PYTHONPATH": str(cwd)}, cwd, log)
+    try:
+        try:
+            wait_http(ready_url, timeout, proc)
+        except RuntimeError as e:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"{e}\n{tail}") from None
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,1 @@
+"""`python -m app.eval.followups`: follow-up retrieval on the golden set, three ways."""

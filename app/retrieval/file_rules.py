@@ -1,0 +1,28 @@
+"""Which files are read at all: the type rule and the size rule, stated once.
+
+The upload check in the chat, the library and the loaders all ask here, so a file is
+refused for the same reason, in the same words, whichever door it came through. Each
+function returns the reason as a phrase to put after the file's name, or None.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MB = 1024 * 1024
+
+
+def type_problem(name: str, allowed: frozenset[str]) -> str | None:
+    """Why a file with this name's extension is not taken (ALLOWED_UPLOAD_TYPES)."""
+    ext = Path(name).suffix.lower()
+    if ext in allowed:
+        return None
+    shown = ext or "no extension"
+    return f"{shown} files are not supported (use {', '.join(sorted(allowed))})"
+
+
+def size_problem(size: int, max_bytes: int) -> str | None:
+    """Why a file of `size` bytes is too big (MAX_UPLOAD_MB): "it is … MB, over …"."""
+    if size <= max_bytes:
+        return None
+    return f"it is {size / MB:.1f} MB, over the {max_bytes / MB:g} MB limit (MAX_UPLOAD_MB)"

@@ -1,0 +1,1 @@
+"""`python -m app.users …`: the account command's fixed name; the code is app.accounts.cli."""

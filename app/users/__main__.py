@@ -1,0 +1,3 @@
+from app.accounts.cli import main
+
+raise SystemExit(main())
