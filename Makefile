@@ -56,7 +56,7 @@ bench-ingest: install
 	$(BIN)/python -m app.retrieval.bench_ingest
 
 ## bench-persist: resume, sidebar page and per-turn persistence cost against baselines
-bench-persist: install
+bench-persist: install postgres
 	$(BIN)/python -m app.persistence.bench
 
 ## bench-live / bench-startup: chats' token gaps while the index changes; 20k-doc start-up

@@ -20,7 +20,7 @@ from chainlit.types import ThreadDict
 from app.accounts.callbacks import register_auth, warn_if_exposed
 from app.accounts.roles import may_share
 from app.accounts.secret import ensure_auth_secret
-from app.chat import compare_view, shareable, upload_flow
+from app.chat import compare_view, shareable, step_clock, upload_flow
 from app.chat.admin import is_stats_command, stats_reply
 from app.chat.preferences import preferences, restored_widgets, widgets
 from app.chat.questions import check_question
@@ -72,6 +72,8 @@ if not any(m.cls is EmptyUploadGuard for m in chainlit_app.user_middleware):
 # Before the server starts: refuse hostile session ids, foreign origins, inline uploads.
 install_edge_guards(SETTINGS.allowed_origin_list)
 trust_only_configured_proxies(SETTINGS)
+# Chainlit's steps and messages stop blocking the event loop 1 ms each (see step_clock).
+step_clock.install()
 
 # Accounts and durable chats: a database that can't store a chat stops start-up here, with
 # one line, rather than losing every chat quietly later.

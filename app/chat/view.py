@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import chainlit as cl
+from chainlit.chat_context import chat_context
 from chainlit.utils import utc_now
 
 from app.answering import (
@@ -118,7 +119,7 @@ class TurnView:
         # The escalation streams into a fresh message below its step; the draft stays
         # readable in the Draft step.
         if self.answer is not None:
-            await self.answer.remove()
+            await _withdraw(self.answer)
             self.answer = None
 
     async def _finish(self, name: StepName, title: str, detail: str) -> None:
@@ -156,7 +157,7 @@ class TurnView:
         if self.answer is not None and self._steps_after_answer:
             # A step (Route) was opened under the streamed answer; re-send the answer so the
             # finished turn reads top to bottom: steps, then the answer.
-            await self.answer.remove()
+            await _withdraw(self.answer)
             self.answer = None
         # Kept with the answer so a later rating can be exported with its context.
         metadata = {TURN_KEY: turn_record(result)}
@@ -180,6 +181,16 @@ class TurnView:
             streamed = self._answer_stream.inert().rstrip()
             self.answer.content = (streamed + "\n\n*Stopped.*").lstrip()
             await self.answer.update()
+
+
+async def _withdraw(message: cl.Message) -> None:
+    """Take a message off the page. One that was only streamed was never stored (Chainlit
+    stores a message when it is sent), so it costs the database nothing."""
+    if message.persisted:
+        await message.remove()
+        return
+    chat_context.remove(message)
+    await cl.context.emitter.delete_step(message.to_dict())
 
 
 def _quote(text: str) -> str:

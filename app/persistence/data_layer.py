@@ -1,5 +1,6 @@
-"""Chainlit's SQLAlchemy data layer, adapted: JSON-safe writes, a sidebar page that costs one
-page, thread activity for ordering, and a hook when a chat is deleted."""
+"""Chainlit's SQLAlchemy data layer, adapted: JSON-safe writes, step and element writes
+batched per turn (write_queue.py), a sidebar page that costs one page, thread activity for
+ordering, and a hook when a chat is deleted."""
 
 from __future__ import annotations
 
@@ -7,30 +8,34 @@ import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.data.storage_clients.base import BaseStorageClient
 from chainlit.data.utils import queue_until_user_message
 from chainlit.types import PageInfo, PaginatedResponse, Pagination, ThreadDict, ThreadFilter
-from sqlalchemy import event, text
+from chainlit.user import PersistedUser, User
+from sqlalchemy import event
+
+from app.persistence.batch_writer import tune_sqlite
+from app.persistence.write_queue import WriteQueue
 
 log = logging.getLogger(__name__)
+
+_ACTIVITY_SQL = 'UPDATE threads SET "updatedAt" = :ts WHERE "id" = :id'
+# What Chainlit's update_thread writes for a thread it has not seen, and nothing otherwise.
+_NEW_THREAD_SQL = (
+    'INSERT INTO threads ("id", "createdAt", "metadata") VALUES (:id, :ts, \'{}\') '
+    'ON CONFLICT ("id") DO NOTHING'
+)
+# Set while Chainlit's create_element runs, so that its final INSERT joins the write queue.
+_DEFER_ELEMENT_INSERT: ContextVar[bool] = ContextVar("defer_element_insert", default=False)
 
 # SQLite can't bind lists (thread and step tags); store them as JSON text instead.
 sqlite3.register_adapter(list, json.dumps)
 
 ThreadDeleted = Callable[[str], Awaitable[None]]
-
-
-def tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    """WAL with synchronous=NORMAL: a commit no longer waits for the disk (a crash can lose
-    the last moments of a chat, never corrupt the file), and readers don't block the writer.
-    busy_timeout lets a second process wait for the lock instead of failing."""
-    cursor = dbapi_connection.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
 
 
 def jsonable_step(step: dict[str, Any]) -> dict[str, Any]:
@@ -40,6 +45,16 @@ def jsonable_step(step: dict[str, Any]) -> dict[str, Any]:
         k: json.dumps(v) if isinstance(v, dict) and k not in ("metadata", "generation") else v
         for k, v in step.items()
     }
+
+
+def step_row(step_dict: dict[str, Any]) -> dict[str, Any]:
+    """The columns Chainlit's create_step writes for a step, computed the same way."""
+    step = jsonable_step(step_dict)
+    step["showInput"] = str(step.get("showInput", "")).lower() if "showInput" in step else None
+    row = {k: v for k, v in step.items() if v is not None and not (isinstance(v, dict) and not v)}
+    row["metadata"] = json.dumps(step.get("metadata", {}))
+    row["generation"] = json.dumps(step.get("generation", {}))
+    return row
 
 
 def page_query(filters: ThreadFilter, pagination: Pagination) -> tuple[str, dict[str, Any]]:
@@ -112,18 +127,30 @@ class AppDataLayer(SQLAlchemyDataLayer):
         # Threads known to exist: Chainlit "touches" the thread before every step write,
         # a query per step that changes nothing once the thread is there.
         self._known_threads: set[str] = set()
+        # A thread's owner never changes; Chainlit looks it up for every element it writes.
+        self._thread_users: dict[str, str] = {}
+        self._user_names: dict[str, str] = {}
+        self.writes = WriteQueue(self.engine)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", tune_sqlite)
+        # Whoever disposes of the engine (start-up check, tests) ends the writer with it.
+        event.listen(self.engine.sync_engine, "engine_disposed", lambda _: self.writes.close())
+
+    async def flush_writes(self) -> None:
+        await self.writes.flush()
 
     async def execute_sql(self, query: str, parameters: dict) -> list[dict[str, Any]] | int | None:
-        """Chainlit's, on a bare connection instead of an ORM session (half the cost per
-        statement), and a failed write is logged as an error, not a warning."""
+        """Chainlit's, on a bare connection instead of an ORM session (on SQLite, the write
+        queue's own thread and driver), and a failed write is logged as an error, not a
+        warning. Queued writes go first, so every read sees them."""
+        if _DEFER_ELEMENT_INSERT.get() and query.lstrip().startswith("INSERT INTO elements"):
+            self.writes.upsert("elements", parameters)
+            return 1
+        if self.writes.pending:
+            await self.writes.flush()
         try:
-            async with self.engine.begin() as conn:
-                result = await conn.execute(text(query), parameters)
-                if result.returns_rows:
-                    return self.clean_result([dict(row._mapping) for row in result.fetchall()])
-                return result.rowcount
+            result = await self.writes.writer.execute(query, parameters)
+            return self.clean_result(result) if isinstance(result, list) else result
         except Exception as e:  # Chainlit's contract: never raise into the chat
             log.error("Database statement failed: %s", str(e).splitlines()[0])
             return None
@@ -139,33 +166,78 @@ class AppDataLayer(SQLAlchemyDataLayer):
 
     async def update_thread(self, thread_id: str, *args: Any, **kwargs: Any) -> None:
         touch_only = not args and all(v is None for v in kwargs.values())
-        if touch_only and thread_id in self._known_threads:
-            return
-        await super().update_thread(thread_id, *args, **kwargs)
+        if touch_only:
+            # Chainlit "touches" the thread before every step write: two queries, and a
+            # write only the first time. Queued with the steps instead, once per thread.
+            if thread_id not in self._known_threads:
+                params = {"id": thread_id, "ts": await self.get_current_timestamp()}
+                self.writes.replace(("thread", thread_id), _NEW_THREAD_SQL, params)
+        else:
+            await super().update_thread(thread_id, *args, **kwargs)
+            if user_id := kwargs.get("user_id"):
+                self._remember_owner(thread_id, user_id)
         if len(self._known_threads) > 100_000:  # bounded: forgetting only costs a query
             self._known_threads.clear()
         self._known_threads.add(thread_id)
 
+    async def create_user(self, user: User) -> PersistedUser | None:
+        """Chainlit's writes the user's metadata and reads the user back at every login;
+        when nothing changed, the first read is the answer."""
+        existing = await self.get_user(user.identifier)
+        if existing is not None and existing.metadata == user.metadata:
+            return existing
+        return await super().create_user(user)
+
+    async def _get_user_identifer_by_id(self, user_id: str) -> str:
+        if user_id not in self._user_names:  # an id names one user for good
+            self._user_names[user_id] = await super()._get_user_identifer_by_id(user_id)
+        return self._user_names[user_id]
+
     @queue_until_user_message()
     async def create_step(self, step_dict):  # type: ignore[override]
-        step = jsonable_step(dict(step_dict))
-        await SQLAlchemyDataLayer.create_step.__wrapped__(self, step)  # type: ignore[attr-defined]
-        if step.get("type") == "user_message":
+        thread_id = step_dict["threadId"]
+        await self.update_thread(thread_id)  # creates the thread row the first time only
+        self.writes.upsert("steps", step_row(dict(step_dict)))
+        if step_dict.get("type") == "user_message":
             # Each question moves its chat to the top of the sidebar.
-            await self.execute_sql(
-                'UPDATE threads SET "updatedAt" = :ts WHERE "id" = :id',
-                {
-                    "ts": step.get("createdAt") or await self.get_current_timestamp(),
-                    "id": step["threadId"],
-                },
-            )
+            ts = step_dict.get("createdAt") or await self.get_current_timestamp()
+            self.writes.replace(("activity", thread_id), _ACTIVITY_SQL, {"ts": ts, "id": thread_id})
 
     @queue_until_user_message()
     async def update_step(self, step_dict):  # type: ignore[override]
         await AppDataLayer.create_step.__wrapped__(self, step_dict)  # type: ignore[attr-defined]
 
+    @queue_until_user_message()
+    async def delete_step(self, step_id: str) -> None:
+        self.writes.delete_step(step_id)
+
+    @queue_until_user_message()
+    async def create_element(self, element):  # type: ignore[override]
+        token = _DEFER_ELEMENT_INSERT.set(True)
+        try:
+            await SQLAlchemyDataLayer.create_element.__wrapped__(self, element)  # type: ignore[attr-defined]
+        finally:
+            _DEFER_ELEMENT_INSERT.reset(token)
+
+    async def _get_user_id_by_thread(self, thread_id: str) -> str | None:
+        if thread_id in self._thread_users:
+            return self._thread_users[thread_id]
+        user_id = await super()._get_user_id_by_thread(thread_id)
+        if user_id:
+            self._remember_owner(thread_id, user_id)
+        return user_id
+
+    def _remember_owner(self, thread_id: str, user_id: str) -> None:
+        if len(self._thread_users) < 100_000:  # bounded, like _known_threads
+            self._thread_users[thread_id] = user_id
+
+    async def close(self) -> None:
+        await self.writes.flush()
+        await super().close()
+
     async def delete_thread(self, thread_id: str) -> None:
         self._known_threads.discard(thread_id)
+        self._thread_users.pop(thread_id, None)
         await super().delete_thread(thread_id)
         if self.on_thread_deleted is not None:
             await self.on_thread_deleted(thread_id)

@@ -1,0 +1,159 @@
+"""Batched step and element writes (write_queue.py) against real SQLite and PostgreSQL: what
+reaches the database is what Chainlit's one-statement-per-write data layer would have
+written, reads never miss a queued write, and one bad row costs only itself."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+from chainlit.element import Text
+from chainlit.user import User
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.persistence.data_layer import AppDataLayer, jsonable_step
+from app.persistence.selfcheck import full_step
+from app.persistence.setup import build_data_layer
+
+create = AppDataLayer.create_step.__wrapped__  # type: ignore[attr-defined]
+delete = AppDataLayer.delete_step.__wrapped__  # type: ignore[attr-defined]
+element = AppDataLayer.create_element.__wrapped__  # type: ignore[attr-defined]
+stock_create = SQLAlchemyDataLayer.create_step.__wrapped__  # type: ignore[attr-defined]
+
+
+async def _thread(layer: AppDataLayer) -> str:
+    user = await layer.create_user(User(identifier=f"u-{uuid.uuid4().hex[:8]}"))
+    assert user is not None
+    thread_id = str(uuid.uuid4())
+    await layer.update_thread(thread_id, user_id=user.id)
+    return thread_id
+
+
+def _turn(thread_id: str) -> list[dict[str, Any]]:
+    """Step writes as a turn sends them: starts with few keys, ends with more, a question."""
+    started = {
+        "id": str(uuid.uuid4()),
+        "threadId": thread_id,
+        "name": "Search",
+        "type": "tool",
+        "streaming": False,
+        "input": "the question",
+        "metadata": {},
+        "createdAt": "2026-01-01T00:00:00.000Z",
+    }
+    ended = {**started, "input": None, "output": "3 passages", "end": "2026-01-01T00:00:01Z"}
+    question = {**full_step(thread_id), "type": "user_message", "tags": None, "modes": {}}
+    answer = {**full_step(thread_id), "output": "the answer [1]", "icon": None}
+    return [question, started, answer, ended, {**answer, "output": "the answer, edited"}]
+
+
+async def _rows(layer: AppDataLayer, ids: list[str]) -> dict[str, dict[str, Any]]:
+    async with layer.engine.connect() as conn:
+        result = await conn.execute(
+            text('SELECT * FROM steps WHERE "id" IN ({})'.format(",".join(f"'{i}'" for i in ids)))
+        )
+        return {row["id"]: dict(row) for row in result.mappings()}
+
+
+async def test_batched_writes_store_what_chainlit_would_have_written_one_by_one(layer):
+    ours, stock = await _thread(layer), await _thread(layer)
+    ours_steps, stock_steps = _turn(ours), _turn(stock)
+    for step in ours_steps:
+        await create(layer, dict(step))
+    for step in stock_steps:  # Chainlit's own create_step, one statement per write
+        await stock_create(layer, jsonable_step(dict(step)))
+    await layer.flush_writes()
+    got = await _rows(layer, [s["id"] for s in ours_steps])
+    want = await _rows(layer, [s["id"] for s in stock_steps])
+    for mine, theirs in zip(ours_steps, stock_steps, strict=True):
+        a, b = got[mine["id"]], want[theirs["id"]]
+        assert {k: v for k, v in a.items() if k not in ("id", "threadId")} == {
+            k: v for k, v in b.items() if k not in ("id", "threadId")
+        }
+    # The started step kept the input its end did not repeat, and took the end's output.
+    assert got[ours_steps[1]["id"]]["input"] == "the question"
+    assert got[ours_steps[1]["id"]]["output"] == "3 passages"
+
+
+async def test_a_read_sees_writes_still_queued(layer):
+    thread_id = await _thread(layer)
+    steps = _turn(thread_id)
+    for step in steps:
+        await create(layer, dict(step))
+    cited = Text(name="[1]", content="cited text", for_id=steps[2]["id"], thread_id=thread_id)
+    await element(layer, cited)
+    assert layer.writes.pending
+    thread = await layer.get_thread(thread_id)  # no explicit flush
+    assert thread is not None
+    outputs = {s["id"]: s["output"] for s in thread["steps"]}
+    assert outputs[steps[2]["id"]] == "the answer, edited"
+    assert [e["id"] for e in thread["elements"] or []] == [cited.id]
+    assert not layer.writes.pending
+
+
+async def test_a_deleted_step_takes_its_queued_writes_and_can_come_back(layer):
+    thread_id = await _thread(layer)
+    step = {**full_step(thread_id), "output": "first"}
+    await create(layer, dict(step))
+    await element(layer, Text(name="[1]", content="x", for_id=step["id"], thread_id=thread_id))
+    await delete(layer, step["id"])
+    await create(layer, {**step, "output": "second", "icon": None, "language": None})
+    thread = await layer.get_thread(thread_id)
+    assert thread is not None
+    [stored] = [s for s in thread["steps"] if s["id"] == step["id"]]
+    assert stored["output"] == "second"
+    assert stored["language"] is None  # not merged into the deleted row's columns
+    assert not thread["elements"]
+
+
+async def test_one_bad_row_costs_only_itself(layer, caplog):
+    thread_id = await _thread(layer)
+    good = {**full_step(thread_id), "output": "kept"}
+    bad = {**full_step(thread_id), "noSuchColumn": "x"}
+    await create(layer, dict(good))
+    await create(layer, dict(bad))
+    with caplog.at_level(logging.WARNING):
+        await layer.flush_writes()
+    rows = await _rows(layer, [good["id"], bad["id"]])
+    assert list(rows) == [good["id"]]
+    assert any("Database statement failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_queued_writes_reach_the_database_on_their_own(layer):
+    thread_id = await _thread(layer)
+    step = {**full_step(thread_id), "output": "flushed by the timer"}
+    await create(layer, dict(step))
+    # Read through another engine: the data layer's own reads would flush first.
+    other = create_async_engine(layer.engine.url)
+    try:
+        for _ in range(200):  # the flush is due after FLUSH_DELAY_S; allow a busy machine
+            async with other.connect() as conn:
+                found = (
+                    await conn.execute(
+                        text('SELECT "output" FROM steps WHERE "id" = :id'), {"id": step["id"]}
+                    )
+                ).scalar()
+            if found:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await other.dispose()
+    assert found == "flushed by the timer"
+
+
+async def test_closing_the_data_layer_writes_what_is_queued(settings, layer):
+    thread_id = await _thread(layer)
+    step = {**full_step(thread_id), "output": "written at shutdown"}
+    await create(layer, dict(step))
+    await layer.close()
+    reopened = build_data_layer(settings)
+    try:
+        thread = await reopened.get_thread(thread_id)
+    finally:
+        await reopened.engine.dispose()
+    assert thread is not None
+    assert [s["output"] for s in thread["steps"]] == ["written at shutdown"]
