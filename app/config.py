@@ -236,15 +236,20 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies(cls, v: str) -> str:
-        entries = [e.strip() for e in v.split(",") if e.strip()]
-        for entry in entries:
+        networks = []
+        for entry in (e.strip() for e in v.split(",") if e.strip()):
             try:
-                ipaddress.ip_network(entry, strict=False)
+                # Normalised (10.0.0.5/24 -> 10.0.0.0/24): uvicorn reads networks strictly and
+                # would otherwise treat one with host bits as a name and trust nobody.
+                if "/" in entry:
+                    networks.append(str(ipaddress.ip_network(entry, strict=False)))
+                else:
+                    networks.append(str(ipaddress.ip_address(entry)))
             except ValueError:
                 raise ValueError(
                     f"{entry!r} is not an IP address or network; use e.g. 10.0.0.5,10.1.0.0/16"
                 ) from None
-        return ",".join(entries)
+        return ",".join(networks)
 
     @field_validator("database_url")
     @classmethod

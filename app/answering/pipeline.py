@@ -83,6 +83,7 @@ from app.answering.routing import (
     nothing_relevant,
     signal_rows,
 )
+from app.answering.safe_markdown import literal
 from app.answering.steps import step_title
 from app.llm.errors import EndpointUnreachable
 from app.llm.gateway import STOPPED_EARLY, LLMGateway
@@ -138,10 +139,11 @@ def rewrite_call(
 
 def rewrite_notes(question: str, choice: RewriteChoice, completion: Completion) -> list[str]:
     """What the Rewrite step says about the line it read and what was searched."""
+    # The question and the model's line are untrusted: shown literally, never as markdown.
     if choice.unused is None:
-        notes = [f"“{question.strip()}” → “{choice.query}”"]
+        notes = [f"“{literal(question.strip())}” → “{literal(choice.query)}”"]
     else:
-        notes = [f"Rewrite not used: {choice.unused}; searched the question as asked."]
+        notes = [f"Rewrite not used: {literal(choice.unused)}; searched the question as asked."]
     if completion.finish_reason == STOPPED_EARLY:
         notes.append("Read up to the end of the reply's first line, the only line used.")
     return notes

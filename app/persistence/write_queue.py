@@ -108,6 +108,7 @@ class WriteQueue:
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._serial = itertools.count()
+        self._writing: asyncio.Future[None] | None = None
 
     @property
     def pending(self) -> bool:
@@ -148,7 +149,12 @@ class WriteQueue:
             self._pending.clear()
             self._rows.clear()
             if statements:
-                await self._write(statements)
+                self._writing = asyncio.ensure_future(self._write(statements))
+            if self._writing is not None:
+                # Shielded: the batch is already out of the queue, so a caller cancelled while
+                # it waits (Stop, a shutdown timeout) must not take other chats' writes down
+                # with it; and the next flush waits for it, so a read still sees it.
+                await asyncio.shield(self._writing)
 
     async def _write(self, statements: list[Statement]) -> None:
         try:

@@ -4,6 +4,7 @@ X-Forwarded-For the app believes."""
 from __future__ import annotations
 
 import pytest
+from uvicorn.middleware.proxy_headers import _TrustedHosts
 
 from app.accounts.throttle import FORGET_S, AddressThrottle, address_key
 from app.config import SettingsError, load_settings
@@ -109,6 +110,11 @@ def test_forwarded_for_is_believed_only_from_configured_proxies(monkeypatch, tmp
     assert forwarded_allow_ips(load_settings(auth_mode="header")) == "127.0.0.1,::1"
     explicit = load_settings(auth_mode="password", trusted_proxies=" 10.0.0.5, 10.1.0.0/16 ")
     assert forwarded_allow_ips(explicit) == "10.0.0.5,10.1.0.0/16"
+    # A network written with host bits is normalised: uvicorn reads networks strictly and
+    # would otherwise trust no proxy at all, so every user would share the proxy's address.
+    sloppy = forwarded_allow_ips(load_settings(trusted_proxies="10.0.0.5/24"))
+    assert sloppy == "10.0.0.0/24"
+    assert "10.0.0.7" in _TrustedHosts(sloppy)
     with pytest.raises(SettingsError) as err:
         load_settings(trusted_proxies="10.0.0.5,proxy.local")
     assert "TRUSTED_PROXIES" in err.value.message and "proxy.local" in err.value.message

@@ -1,3 +1,4 @@
+import re
 from dataclasses import dataclass
 
 from hypothesis import given, settings
@@ -241,3 +242,19 @@ def test_a_rewrite_is_read_to_the_end_of_its_first_line():
     assert not first_line_done("How many leave days")
     assert first_line_done("How many leave days?\n")
     assert first_line_done("\nStandalone question: How many?\nAnd more")
+
+
+def test_the_rewrite_steps_notes_show_the_question_and_the_models_line_literally():
+    from app.answering.pipeline import rewrite_notes
+    from app.llm.types import Completion, Timing
+
+    done = Completion(
+        "phi-4-mini", "phi-4-mini", "", "", "stop", False, None, 1, 1, True, None,
+        Timing(0.0, 0.1, 0.1, None),
+    )  # fmt: skip
+    used = choose_rewrite("[Reset leave](https://evil/x) days", "Who gets *days*?", LEAVE)
+    dropped = choose_rewrite("![x](http://evil/p.png)", "And contractors?", LEAVE)
+    for notes in (rewrite_notes("Who gets *days*?", used, done), rewrite_notes("Q", dropped, done)):
+        text = "\n".join(notes)
+        # Every bracket and URL scheme escaped: nothing can render as a link or an image.
+        assert not re.search(r"(?<!\\)[\[\]]|(?<!\\)://", text), text

@@ -157,3 +157,18 @@ async def test_closing_the_data_layer_writes_what_is_queued(settings, layer):
         await reopened.engine.dispose()
     assert thread is not None
     assert [s["output"] for s in thread["steps"]] == ["written at shutdown"]
+
+
+async def test_a_flush_whose_caller_is_cancelled_still_writes_the_batch(layer):
+    # Stop, or a shutdown timeout, cancels whoever is flushing; the batch is already out of
+    # the queue by then, and it holds other chats' steps too.
+    thread_id = await _thread(layer)
+    steps = _turn(thread_id)
+    for step in steps:
+        await create(layer, dict(step))
+    flushing = asyncio.ensure_future(layer.flush_writes())
+    await asyncio.sleep(0)  # the flush has taken the batch and is writing it
+    flushing.cancel()
+    await asyncio.gather(flushing, return_exceptions=True)
+    await layer.flush_writes()  # waits for the shielded write, as any later read would
+    assert set(await _rows(layer, [s["id"] for s in steps])) == {s["id"] for s in steps}
