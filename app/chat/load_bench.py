@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 import socketio
 
-from app.bench_servers import free_port, start_process, wait_http
+from app.bench_servers import free_port, start_process, stop_process, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "How do I find the port Foundry Local is using?"
@@ -224,8 +224,7 @@ def _run_levels(levels: list[int], turns: int) -> list[dict]:
             return [asyncio.run(_level(app_url, llm_url, n, turns, app.pid)) for n in levels]
         finally:
             for proc in (app, llm):
-                proc.terminate()
-                proc.wait(timeout=15)
+                stop_process(proc)
 
 
 def main(argv: list[str] | None = None) -> int:

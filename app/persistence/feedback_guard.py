@@ -56,12 +56,15 @@ async def _unrate(request: Request, payload: DeleteFeedbackRequest, current_user
 
 
 def install_feedback_guard() -> None:
+    from chainlit.config import config
     from chainlit.server import app
 
     if any(getattr(r, "endpoint", None) is _rate for r in app.router.routes):
         return
-    app.add_api_route("/feedback", _rate, methods=["PUT"])
-    app.add_api_route("/feedback", _unrate, methods=["DELETE"])
+    # Chainlit mounts its routes under --root-path; ours must shadow them there too.
+    path = (config.run.root_path or "").rstrip("/") + "/feedback"
+    app.add_api_route(path, _rate, methods=["PUT"])
+    app.add_api_route(path, _unrate, methods=["DELETE"])
     # Ahead of Chainlit's own /feedback routes, which would otherwise match first.
     moved = [app.router.routes.pop(), app.router.routes.pop()]
     app.router.routes[:0] = moved

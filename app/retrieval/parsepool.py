@@ -122,7 +122,8 @@ class _Worker:
         )
         try:
             proc.start()
-        except OSError:
+        except Exception:  # OSError, or EOFError from a dead forkserver: the file is
+            # rejected and the serving thread lives on; a dead thread would hang the scan.
             mine.close()
             return None
         finally:
