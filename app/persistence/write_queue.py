@@ -76,8 +76,9 @@ def runs(statements: list[Statement]) -> Iterator[tuple[str, list[dict[str, Any]
 
     Between two deletes, each row is written at most once (the queue merges a row's writes,
     and a delete takes the row's queued writes with it), and the schema has no foreign keys
-    or triggers, so statements there commute: all upserts of one table become one call,
-    padded to their shared columns, as do repeats of one SQL. Deletes stay where they were.
+    or triggers, so statements there commute, except that an UPDATE must follow the insert
+    of its row. So all upserts of one table become one call, padded to their shared
+    columns, as do repeats of one SQL; plain UPDATEs go last. Deletes stay where they were.
     """
     for is_delete, segment in itertools.groupby(statements, key=lambda s: s.sql in DELETE_STEP_SQL):
         if is_delete:
@@ -87,7 +88,12 @@ def runs(statements: list[Statement]) -> Iterator[tuple[str, list[dict[str, Any]
         groups: dict[str, list[Statement]] = {}
         for statement in segment:
             groups.setdefault(statement.table or statement.sql, []).append(statement)
-        for batch in groups.values():
+        # Inserts and upserts before plain UPDATEs: an UPDATE of a row created in the same
+        # burst (a new chat's activity stamp) must find the row there.
+        ordered = sorted(
+            groups.values(), key=lambda b: b[0].sql.lstrip().upper().startswith("UPDATE")
+        )
+        for batch in ordered:
             table = batch[0].table
             if table is None or len(batch) == 1:
                 yield batch[0].sql, [s.params for s in batch]

@@ -172,3 +172,18 @@ async def test_a_flush_whose_caller_is_cancelled_still_writes_the_batch(layer):
     await asyncio.gather(flushing, return_exceptions=True)
     await layer.flush_writes()  # waits for the shielded write, as any later read would
     assert set(await _rows(layer, [s["id"] for s in steps])) == {s["id"] for s in steps}
+
+
+def test_an_update_runs_after_the_insert_of_its_row_whatever_order_they_were_queued_in():
+    from app.persistence.data_layer import _ACTIVITY_SQL, _NEW_THREAD_SQL
+    from app.persistence.write_queue import Statement, runs
+
+    # Chat A's activity stamp is queued first, then new chat B's row and its stamp: B's
+    # UPDATE shares A's SQL (one executemany) and must not run before B's INSERT.
+    queued = [
+        Statement(_ACTIVITY_SQL, {"ts": "t1", "id": "A"}),
+        Statement(_NEW_THREAD_SQL, {"id": "B", "ts": "t1"}),
+        Statement(_ACTIVITY_SQL, {"ts": "t2", "id": "B"}),
+    ]
+    order = [sql for sql, _ in runs(queued)]
+    assert order == [_NEW_THREAD_SQL, _ACTIVITY_SQL]
