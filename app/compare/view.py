@@ -4,6 +4,7 @@ Nothing here imports Chainlit; the chat renders the events of `stream_comparison
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -80,7 +81,8 @@ async def stream_comparison(
     """Ask each model in turn (one after the other, so neither slows the other's timings)
     and stream its answer; a model that fails, before or during its answer, is reported in
     its `ComparedAnswer` and the next model is still asked. The `Comparison` comes last."""
-    prompt = grounded_prompt(question, library, settings, scope)
+    # Off the event loop, like the pipeline's search (see `_Run.retrieve`).
+    prompt = await asyncio.to_thread(grounded_prompt, question, library, settings, scope)
     labels, hits = [b.label for b in prompt.blocks], [b.hit for b in prompt.blocks]
     yield ContextReady(labels, hits)
     answers = []

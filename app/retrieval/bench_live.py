@@ -57,7 +57,8 @@ class Probe:
         i = 0
         while self.running:
             query = f"{WORDS[(n + i) % len(WORDS)]} {WORDS[(n * 3 + i) % len(WORDS)]}"
-            self.library.search(query, 5, scope=f"probe-{n}")
+            # In a worker thread, as the pipeline searches.
+            await asyncio.to_thread(self.library.search, query, 5, scope=f"probe-{n}")
             self.searches += 1
             last = time.perf_counter()
             for _ in range(TOKENS):

@@ -467,3 +467,21 @@ async def test_a_standalone_follow_up_is_not_rewritten(llm, settings, library, g
     )
     assert "rewrite" not in r.started()
     assert not any("standalone" in req["messages"][0]["content"] for req in llm.requests)
+
+
+async def test_the_search_runs_off_the_event_loops_thread(llm, settings, library, gateway):
+    # A search on the loop traded the GIL with the index updater thread at each numpy call
+    # and stalled every other chat's stream; it must run in a worker thread.
+    import threading
+
+    searched_on: list[threading.Thread] = []
+    search = library.search
+
+    def recording_search(*args, **kwargs):
+        searched_on.append(threading.current_thread())
+        return search(*args, **kwargs)
+
+    library.search = recording_search  # the real search, only noting which thread ran it
+    llm.script([draft_rule(text=GOOD)])
+    await run(settings=settings, library=library, gateway=gateway)
+    assert searched_on and threading.main_thread() not in searched_on
