@@ -109,7 +109,6 @@ class WriteQueue:
         self.delay_s = delay_s
         # Insertion-ordered: a row written again keeps its first place with merged columns.
         self._pending: dict[Hashable, Statement] = {}
-        self._rows: dict[Hashable, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -119,14 +118,15 @@ class WriteQueue:
     @property
     def pending(self) -> bool:
         """Something is queued or being written: a reader must flush (or wait) first."""
-        return bool(self._pending) or self._lock.locked()
+        writing = self._writing is not None and not self._writing.done()
+        return bool(self._pending) or writing or self._lock.locked()
 
     def upsert(self, table: str, row: dict[str, Any]) -> None:
         """Queue an upsert; a later one of the same row adds to or overrides its columns,
         exactly as the two statements would have one after the other."""
         key = (table, row["id"])
-        merged = {**self._rows.get(key, {}), **row}
-        self._rows[key] = merged
+        queued = self._pending.get(key)
+        merged = {**(queued.params if queued else {}), **row}
         self._pending[key] = Statement(upsert_sql(table, list(merged)), merged, table)
         self._schedule()
 
@@ -140,7 +140,6 @@ class WriteQueue:
         dropped rather than merged into later ones: the row may come back after this."""
         for key in [k for k, s in self._pending.items() if _belongs_to(k, s, step_id)]:
             del self._pending[key]
-            self._rows.pop(key, None)
         for sql in DELETE_STEP_SQL:
             self._pending[("delete", next(self._serial))] = Statement(sql, {"id": step_id})
         self._schedule()
@@ -153,7 +152,6 @@ class WriteQueue:
                 self._timer = None
             statements = list(self._pending.values())
             self._pending.clear()
-            self._rows.clear()
             if statements:
                 self._writing = asyncio.ensure_future(self._write(statements))
             if self._writing is not None:

@@ -8,16 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from app import compare
 from app.answering import Answerer
-from app.compare import (
-    ComparedAnswer,
-    Comparison,
-    ContextReady,
-    ModelStarted,
-    ModelToken,
-    final_comparison,
-    stream_comparison,
-)
 from app.compare.__main__ import main as compare_main
 from app.config import load_settings
 from app.eval.__main__ import write_outputs
@@ -136,10 +128,10 @@ async def test_compare_view_gives_both_models_the_same_context(llm, knowledge, t
     )
     gateway = LLMGateway(settings)
     try:
-        events = stream_comparison(
+        events = compare.stream_comparison(
             "How often are passwords rotated?", Library.open(settings), gateway, settings
         )
-        result = await final_comparison(events)
+        result = await compare.final_comparison(events)
     finally:
         await gateway.aclose()
     assert [a.model for a in result.answers] == ["phi-4-mini", "gpt-oss-20b"]
@@ -171,28 +163,30 @@ async def test_compare_streams_each_answer_and_keeps_one_when_the_other_breaks_m
     try:
         events = [
             e
-            async for e in stream_comparison(
+            async for e in compare.stream_comparison(
                 "How often are passwords rotated?", Library.open(settings), gateway, settings
             )
         ]
     finally:
         await gateway.aclose()
-    assert isinstance(events[0], ContextReady) and events[0].sources[0].startswith("security.md")
+    assert isinstance(events[0], compare.ContextReady) and events[0].sources[0].startswith(
+        "security.md"
+    )
     shape = [
         (type(e).__name__, getattr(e, "model", None) or getattr(e, "text", None)) for e in events
     ]
-    tokens = [(e.model, e.text) for e in events if isinstance(e, ModelToken)]
+    tokens = [(e.model, e.text) for e in events if isinstance(e, compare.ModelToken)]
     # Each model's tokens arrive between its start and its finish, one model after the other.
     assert [type(e) for e in events[1:]] == [
-        ModelStarted,
-        ModelToken,
-        ModelToken,
-        ComparedAnswer,
-        ModelStarted,
-        ModelToken,
-        ModelToken,
-        ComparedAnswer,
-        Comparison,
+        compare.ModelStarted,
+        compare.ModelToken,
+        compare.ModelToken,
+        compare.ComparedAnswer,
+        compare.ModelStarted,
+        compare.ModelToken,
+        compare.ModelToken,
+        compare.ComparedAnswer,
+        compare.Comparison,
     ], shape
     assert tokens == [
         ("phi-4-mini", "Passwords are "),
