@@ -1,5 +1,6 @@
 """Servers a benchmark starts for itself: a free port, a child process with its output in a
-log file, and a wait until it answers HTTP. Used by the load and follow-up benchmarks."""
+log file, a wait until it answers HTTP, and a stop. Used by the load and follow-up
+benchmarks and by the tests' server fixtures (tests/support/processes.py)."""
 
 from __future__ import annotations
 
