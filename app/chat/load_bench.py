@@ -56,13 +56,19 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _app_root(work: Path) -> Path:
-    root = work / "approot"
+def _app_root(work: Path, name: str) -> Path:
+    root = work / f"root-{name}"
     root.mkdir()
     for name in (".chainlit", "public", "knowledge"):
         shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns(".index"))
     shutil.copy(ROOT / "chainlit.md", root / "chainlit.md")
     return root
+
+
+async def _direct_chat(client: httpx.AsyncClient, base: str, turns: int) -> list[Timing]:
+    """One chat's questions one after another, straight to the server: the app's clients
+    also ask one question at a time each, so both sides run at the same concurrency."""
+    return [await _direct(client, base) for _ in range(turns)]
 
 
 async def _direct(client: httpx.AsyncClient, base: str) -> Timing:
@@ -144,86 +150,117 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
-def _summary(direct: list[Timing], app: list[Timing]) -> dict[str, float]:
+def _summary(direct: list[Timing], runs: list[Timing], name: str) -> dict[str, float]:
+    """Percentiles of `runs` (named `name`) and their overhead over the direct calls."""
     out = {}
-    for name, key in (("ttft", "ttft_s"), ("total", "total_s")):
+    for part, key in (("ttft", "ttft_s"), ("total", "total_s")):
         d = [getattr(t, key) for t in direct]
-        a = [getattr(t, key) for t in app]
+        a = [getattr(t, key) for t in runs]
         for q, label in ((0.5, "p50"), (0.95, "p95")):
-            out[f"direct_{name}_ms_{label}"] = _pct(d, q) * 1000
-            out[f"app_{name}_ms_{label}"] = _pct(a, q) * 1000
-            out[f"overhead_{name}_ms_{label}"] = (_pct(a, q) - _pct(d, q)) * 1000
+            out[f"direct_{part}_ms_{label}"] = _pct(d, q) * 1000
+            out[f"{name}_{part}_ms_{label}"] = _pct(a, q) * 1000
+            out[f"{name}_overhead_{part}_ms_{label}"] = (_pct(a, q) - _pct(d, q)) * 1000
     out["direct_total_ms_mean"] = statistics.mean(t.total_s for t in direct) * 1000
     return out
 
 
-async def _level(app_url: str, llm_url: str, chats: int, turns: int, pid: int) -> dict:
+@dataclass(frozen=True)
+class Target:
+    """A Chainlit process under test: the app, or the bare-Chainlit floor."""
+
+    name: str
+    url: str
+    pid: int
+
+
+async def _level(targets: list[Target], llm_url: str, chats: int, turns: int) -> dict:
     async with httpx.AsyncClient(timeout=120) as client:
-        direct_runs = await asyncio.gather(
-            *[_direct(client, llm_url) for _ in range(chats * turns)]
+        per_direct = await asyncio.gather(
+            *[_direct_chat(client, llm_url, turns) for _ in range(chats)]
         )
-    cpu0 = _cpu_seconds(pid)
-    per_chat = await asyncio.gather(*[_chat(app_url, turns) for _ in range(chats)])
-    cpu = _cpu_seconds(pid) - cpu0
-    app_runs = [t for chat in per_chat for t in chat]
-    row = {"chats": chats, "turns": len(app_runs), **_summary(list(direct_runs), app_runs)}
-    row["app_cpu_ms_per_turn"] = cpu / len(app_runs) * 1000
+    direct = [t for chat in per_direct for t in chat]
+    row: dict = {"chats": chats, "turns": len(direct)}
+    for target in targets:
+        cpu0 = _cpu_seconds(target.pid)
+        per_chat = await asyncio.gather(*[_chat(target.url, turns) for _ in range(chats)])
+        cpu = _cpu_seconds(target.pid) - cpu0
+        runs = [t for chat in per_chat for t in chat]
+        row.update(_summary(direct, runs, target.name))
+        row[f"{target.name}_cpu_ms_per_turn"] = cpu / len(runs) * 1000
     return row
 
 
-def _print_table(rows: list[dict]) -> None:
-    head = (
-        "| chats | turns | direct first token p50 / p95 | app first token p50 / p95 | "
-        "overhead first token p50 / p95 | overhead total p50 / p95 | app CPU per turn |"
+def _print_table(rows: list[dict], names: list[str]) -> None:
+    print(
+        "| chats | turns | what | first token p50 / p95 | overhead first token p50 / p95 "
+        "| total p50 / p95 | overhead total p50 / p95 | CPU per turn |"
     )
-    print(head)
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['chats']} | {r['turns']} "
-            f"| {r['direct_ttft_ms_p50']:.0f} / {r['direct_ttft_ms_p95']:.0f} ms "
-            f"| {r['app_ttft_ms_p50']:.0f} / {r['app_ttft_ms_p95']:.0f} ms "
-            f"| {r['overhead_ttft_ms_p50']:.0f} / {r['overhead_ttft_ms_p95']:.0f} ms "
-            f"| {r['overhead_total_ms_p50']:.0f} / {r['overhead_total_ms_p95']:.0f} ms "
-            f"| {r['app_cpu_ms_per_turn']:.1f} ms |"
+            f"| {r['chats']} | {r['turns']} | direct call "
+            f"| {r['direct_ttft_ms_p50']:.0f} / {r['direct_ttft_ms_p95']:.0f} ms | "
+            f"| {r['direct_total_ms_p50']:.0f} / {r['direct_total_ms_p95']:.0f} ms | | |"
         )
+        for n in names:
+            print(
+                f"| {r['chats']} | {r['turns']} | {LABELS[n]} "
+                f"| {r[f'{n}_ttft_ms_p50']:.0f} / {r[f'{n}_ttft_ms_p95']:.0f} ms "
+                f"| {r[f'{n}_overhead_ttft_ms_p50']:.0f} / {r[f'{n}_overhead_ttft_ms_p95']:.0f} ms "
+                f"| {r[f'{n}_total_ms_p50']:.0f} / {r[f'{n}_total_ms_p95']:.0f} ms "
+                f"| {r[f'{n}_overhead_total_ms_p50']:.0f} / "
+                f"{r[f'{n}_overhead_total_ms_p95']:.0f} ms "
+                f"| {r[f'{n}_cpu_ms_per_turn']:.1f} ms |"
+            )
 
 
-def _run_levels(levels: list[int], turns: int) -> list[dict]:
-    """Start the scripted server and the app, warm up, then measure every level."""
+LABELS = {"app": "the app", "floor": "bare Chainlit (floor)"}
+
+
+def _start_chainlit(script: Path, root: Path, work: Path, llm_url: str, name: str):
+    port = free_port()
+    chainlit = str(Path(sys.executable).parent / "chainlit")
+    proc = start_process(
+        [chainlit, "run", str(script), "--headless", "--port", str(port)],
+        {
+            "CHAINLIT_APP_ROOT": str(root),
+            "FOUNDRY_LOCAL_ENDPOINT": llm_url,
+            "KNOWLEDGE_DIR": str(root / "knowledge"),
+            "UPLOAD_DIR": str(work / f"uploads-{name}"),
+            "DATA_DIR": str(work / f"data-{name}"),
+            "REWRITE_FOLLOWUPS": "false",
+        },
+        root,
+        work / f"{name}.log",
+    )
+    return proc, Target(name, f"http://127.0.0.1:{port}", proc.pid)
+
+
+def _run_levels(levels: list[int], turns: int, floor: bool) -> list[dict]:
+    """Start the scripted server, the app (and the floor), warm up, measure every level."""
     with tempfile.TemporaryDirectory(prefix="load-bench-") as tmp:
         work = Path(tmp)
-        llm_port, app_port = free_port(), free_port()
-        llm_url, app_url = f"http://127.0.0.1:{llm_port}/v1", f"http://127.0.0.1:{app_port}"
+        llm_port = free_port()
+        llm_url = f"http://127.0.0.1:{llm_port}/v1"
         llm = start_process(
             [sys.executable, "-m", "tests.support.scripted_llm", "--port", str(llm_port)],
             {"PYTHONPATH": str(ROOT)},
             ROOT,
             work / "llm.log",
         )
-        root = _app_root(work)
-        chainlit = str(Path(sys.executable).parent / "chainlit")
-        app = start_process(
-            [chainlit, "run", str(ROOT / "app" / "main.py"), "--headless", "--port", str(app_port)],
-            {
-                "CHAINLIT_APP_ROOT": str(root),
-                "FOUNDRY_LOCAL_ENDPOINT": llm_url,
-                "KNOWLEDGE_DIR": str(root / "knowledge"),
-                "UPLOAD_DIR": str(work / "uploads"),
-                "DATA_DIR": str(work / "data"),
-                "REWRITE_FOLLOWUPS": "false",
-            },
-            root,
-            work / "app.log",
-        )
+        scripts = {"app": ROOT / "app" / "main.py", "floor": ROOT / "app" / "chat" / "floor_app.py"}
+        names = ["app", "floor"] if floor else ["app"]
+        started = [_start_chainlit(scripts[n], _app_root(work, n), work, llm_url, n) for n in names]
+        targets = [target for _, target in started]
         try:
             wait_http(f"{llm_url}/models")
             httpx.post(f"{llm_url[:-3]}/_script", json=SCRIPT).raise_for_status()
-            wait_http(f"{app_url}/health")
-            asyncio.run(_level(app_url, llm_url, 1, 1, app.pid))  # warm-up
-            return [asyncio.run(_level(app_url, llm_url, n, turns, app.pid)) for n in levels]
+            for target in targets:
+                wait_http(f"{target.url}/")  # the page any Chainlit app serves
+            asyncio.run(_level(targets, llm_url, 1, 1))  # warm-up
+            return [asyncio.run(_level(targets, llm_url, n, turns)) for n in levels]
         finally:
-            for proc in (app, llm):
+            for proc in [p for p, _ in started] + [llm]:
                 stop_process(proc)
 
 
@@ -231,18 +268,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chats", default="1,10,40", help="comma-separated concurrency levels")
     parser.add_argument("--turns", type=int, default=3, help="questions per chat")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the bare-Chainlit floor measurement"
+    )
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.chats.split(",") if x.strip()]
-    rows = _run_levels(levels, args.turns)
-    _print_table(rows)
+    names = ["app"] if args.no_floor else ["app", "floor"]
+    rows = _run_levels(levels, args.turns, floor=not args.no_floor)
+    _print_table(rows, names)
     worst = max(rows, key=lambda r: r["chats"])
     summary = {
         "benchmark": "load",
         "levels": rows,
-        "overhead_ttft_ms_p95_at_max": round(worst["overhead_ttft_ms_p95"], 1),
-        "overhead_total_ms_p95_at_max": round(worst["overhead_total_ms_p95"], 1),
+        "overhead_ttft_ms_p95_at_max": round(worst["app_overhead_ttft_ms_p95"], 1),
+        "overhead_total_ms_p95_at_max": round(worst["app_overhead_total_ms_p95"], 1),
         "target_ms_p95": 100,
     }
+    if not args.no_floor:
+        summary["floor_overhead_total_ms_p95_at_max"] = round(
+            worst["floor_overhead_total_ms_p95"], 1
+        )
+        summary["app_cpu_per_turn_vs_floor"] = round(
+            worst["app_cpu_ms_per_turn"] / worst["floor_cpu_ms_per_turn"], 2
+        )
     print(json.dumps(summary))
     return 0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import (
     AppServer,
@@ -59,6 +60,20 @@ def check_resumed(page: Page, scripted: ScriptedLLM) -> None:
     assert "platform security team" in sent, "the upload was not searchable after resume"
 
 
+def open_feedback_dialog(answer, page: Page) -> None:
+    """Thumbs down, and again if the dialog did not open: under load the answer can be
+    re-rendered by its last update between Playwright's check and its click, and the click
+    lands on the old button (once in a full-suite run), as a person would click again."""
+    for _ in range(3):
+        answer.locator(".negative-feedback-off").click()
+        try:
+            page.locator("#submit-feedback").wait_for(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError("the feedback dialog never opened")
+
+
 def test_login_upload_rate_resume_restart_and_privacy(
     browser: Browser, llm: ScriptedLLM, data_dir: Path, tmp_path
 ):
@@ -73,7 +88,7 @@ def test_login_upload_rate_resume_restart_and_privacy(
         wait_done(page, n=2)
 
         # Thumbs down with a comment, then the export shows it.
-        answers(page).last.locator(".negative-feedback-off").click()
+        open_feedback_dialog(answers(page).last, page)
         page.locator("textarea").last.fill("should mention the 06:00 start")
         page.locator("#submit-feedback").click()
         expect(answers(page).last.locator(".negative-feedback-on")).to_be_visible()
