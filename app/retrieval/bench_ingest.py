@@ -36,6 +36,7 @@ from app.retrieval.hostile_files import docx_bomb, quadratic_html
 from app.retrieval.ingest import run_ingest
 from app.retrieval.library import Library
 from app.retrieval.loaders import parse_document
+from app.retrieval.parsepool import POOL
 from app.retrieval.types import DocumentRejected
 
 TICK_S = 0.010
@@ -115,7 +116,8 @@ def good_file(folder: Path, i: int) -> Path:
 
 
 def _no_parser_running() -> None:
-    """Nothing to do: every upload is parsed by a child of its own, none runs in between."""
+    """As on a server that has had no file to parse for a while (IDLE_S): no child waits."""
+    POOL.stop_idle()
 
 
 async def _upload_ms(library: Library, path: Path, scope: str) -> float:
