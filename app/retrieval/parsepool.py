@@ -95,8 +95,8 @@ class ParsePool:
         self, data: bytes, name: str, limits: ParseLimits, chunk_tokens: int, chunk_overlap: int
     ) -> Prepared:
         """One upload, ahead of any scan's queued files. Raises DocumentRejected only."""
-        outcome = self.submit(data, name, limits, (chunk_tokens, chunk_overlap), urgent=True)
-        prepared = outcome.result()
+        future = self.submit(data, name, limits, (chunk_tokens, chunk_overlap), urgent=True)
+        prepared = future.result()
         if isinstance(prepared, DocumentRejected):
             raise prepared
         return prepared
