@@ -295,6 +295,7 @@ def _child_loop(conn: Connection) -> None:
     start = address_space()
     try:
         while True:
+            _lift_memory_cap()
             try:
                 data, name, limits, chunk_tokens, overlap = conn.recv()
             except EOFError:
@@ -316,6 +317,16 @@ def _child_loop(conn: Connection) -> None:
                 return
     finally:
         conn.close()
+
+
+def _lift_memory_cap() -> None:
+    """Receive the next file outside the last one's cap: whatever that file left on the
+    heap must not refuse the next one before it has its own allowance."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
 def _limit_next_file(limits: ParseLimits) -> int | None:

@@ -219,3 +219,14 @@ def test_a_hostile_upload_costs_only_itself_in_a_burst_from_several_chats(tmp_pa
             hits = lib.search(f"parking permit {name[1]}", 1, scope=f"chat-{i}")
             assert [h.chunk.source for h in hits] == [name]
     assert lib.stats()["uploaded_documents"] == 2
+
+
+def test_a_files_outcome_does_not_depend_on_the_file_before_it_in_the_same_child():
+    # 13 MB of text under a 24 MB allowance: over it, whichever child reads it. Received
+    # under the previous file's cap, it used to crash the child ("exit code 1") instead.
+    limits = ParseLimits(40 * MB, 10**8, cpu_seconds=30, memory_bytes=24 * MB)
+    big = b"".join(b"line %d of a large plain text file\n" % i for i in range(12 * MB // 34))
+    alone = run(limits, [(big, "big.txt")])["big.txt"]
+    after = run(limits, [good(1), (big, "big.txt")])["big.txt"]
+    assert str(alone) == "big.txt needs too much memory to read (over 24 MB, PARSE_MEMORY_MB)"
+    assert str(after) == str(alone)
