@@ -28,6 +28,12 @@ MB = 1024 * 1024
 CHUNKING = (100, 20)
 
 
+@functools.cache
+def slow_pdf() -> bytes:
+    """A real, well-formed PDF that takes pypdf a few seconds of CPU to read."""
+    return pdf_bytes([f"Line {i} of a long report, with words.\n" * 40 for i in range(800)])
+
+
 def good(i: int) -> tuple[bytes, str]:
     return (
         f"# Note {i}\n\n## Part\n\nParking permit {i} is issued by facilities.".encode(),
@@ -64,7 +70,7 @@ def test_each_file_gets_its_own_cpu_allowance_in_a_long_lived_child():
 
 def test_a_file_over_the_cpu_limit_costs_only_itself():
     limits = ParseLimits(20 * MB, 10**8, cpu_seconds=1, memory_bytes=300 * MB)
-    slow = pdf_bytes([f"Line {i} of a long report, with words.\n" * 40 for i in range(800)])
+    slow = slow_pdf()
     files = [good(1), (slow, "report.pdf"), good(2), (b"not a zip", "fake.docx"), good(3)]
     out = run(limits, files)
     assert str(out["report.pdf"]).startswith(
@@ -91,7 +97,7 @@ def test_a_file_over_the_memory_limit_costs_only_itself():
 def test_a_folder_with_a_hostile_file_indexes_the_rest(knowledge, make_settings):
     from app.retrieval import Library
 
-    slow = pdf_bytes([f"Line {i} of a long report, with words.\n" * 40 for i in range(800)])
+    slow = slow_pdf()
     (knowledge / "report.pdf").write_bytes(slow)
     for i in range(4):
         data, name = good(i)
@@ -105,12 +111,6 @@ def test_a_folder_with_a_hostile_file_indexes_the_rest(knowledge, make_settings)
 
 
 # --- one pool for uploads and scans ------------------------------------------------------
-@functools.cache
-def slow_pdf() -> bytes:
-    """A real, well-formed PDF that takes pypdf a few seconds of CPU to read."""
-    return pdf_bytes([f"Line {i} of a long report, with words.\n" * 40 for i in range(800)])
-
-
 UNHURRIED = ParseLimits(20 * MB, 10**8, cpu_seconds=60, memory_bytes=300 * MB)
 
 
