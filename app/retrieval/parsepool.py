@@ -3,10 +3,11 @@
 One pool per process (`POOL`) parses every file, whichever way it came. Each child parses
 file after file, one at a time, with the containment of isolation.py: niced, and before
 every file its CPU-time and address-space limits are set to what it has used so far plus
-PARSE_TIMEOUT_S and PARSE_MEMORY_MB, so each file gets the allowance a fresh child would.
-The parent also waits at most `limits.wall_seconds` per file. A child that dies or
-overruns costs only the file it was on (reported as rejected, with the reason a child of
-its own would have given); the next file gets a new child. A child that ran out of
+PARSE_TIMEOUT_S and PARSE_MEMORY_MB, so each file gets the allowance a fresh child would
+(and is received outside the last file's memory cap). The parent also waits at most
+`limits.wall_seconds` per file. A child that dies or overruns costs only the file it was
+on (reported as rejected, with the reason a child of its own would have given); the next
+file gets a new child. A child that ran out of
 memory, or whose heap grew by a file's allowance, exits after answering, so no file
 inherits another's leftovers.
 
