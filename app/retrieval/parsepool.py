@@ -7,9 +7,8 @@ PARSE_TIMEOUT_S and PARSE_MEMORY_MB, so each file gets the allowance a fresh chi
 (and is received outside the last file's memory cap). The parent also waits at most
 `limits.wall_seconds` per file. A child that dies or overruns costs only the file it was
 on (reported as rejected, with the reason a child of its own would have given); the next
-file gets a new child. A child that ran out of
-memory, or whose heap grew by a file's allowance, exits after answering, so no file
-inherits another's leftovers.
+file gets a new child. A child that ran out of memory, or whose heap grew by a file's
+allowance, exits after answering, so no file inherits another's leftovers.
 
 Children start as work arrives and exit after `IDLE_S` without any, so a quiet server
 keeps none. At most `POOL_WORKERS` of them parse a folder scan's files at once; uploads
