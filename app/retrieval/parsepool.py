@@ -166,54 +166,49 @@ class ParsePool:
         try:
             while (job := slot.job) is not None:
                 try:
-                    worker = self._run(worker, job)
+                    worker, outcome = self._run(worker, job)
                 except Exception:  # never leave a caller waiting, nor the queue unserved
                     log.exception("parsing %s failed in the pool", job.name)
                     if worker is not None:
                         self._stop(worker)
-                    worker = None
-                if not job.future.done():
-                    job.future.set_result(DocumentRejected(f"{job.name} could not be read"))
-                self._next(slot, job)
+                    worker, outcome = None, DocumentRejected(f"{job.name} could not be read")
+                self._next(slot, job, outcome)
         finally:
             if worker is not None:
                 self._stop(worker)
             with self._lock:
                 self._threads -= 1
 
-    def _run(self, worker: _Worker | None, job: _Job) -> _Worker | None:
-        """Parse one file; the child to keep for the next (None: start a fresh one)."""
-        outcome: Outcome
+    def _run(self, worker: _Worker | None, job: _Job) -> tuple[_Worker | None, Outcome]:
+        """Parse one file: the child to keep for the next (None: start a fresh one), and
+        the file's outcome."""
         if worker is None:
             worker = _Worker.start()
             if worker is None:
-                job.future.set_result(
-                    DocumentRejected(
-                        f"{job.name} could not be read (no parser process could start)"
-                    )
-                )
-                return None
+                reason = f"{job.name} could not be read (no parser process could start)"
+                return None, DocumentRejected(reason)
             with self._lock:
                 self._children.add(worker)
+        outcome: Outcome
         try:
             outcome, fit = worker.prepare(job)
         except Exception as e:  # a garbled reply: this file fails, the pool goes on
             outcome, fit = DocumentRejected(f"{job.name} could not be read ({e})"), False
         job.data = b""  # the bytes are the child's now; don't hold them while idle
-        job.future.set_result(outcome)
         if fit:
-            return worker
+            return worker, outcome
         self._stop(worker)
-        return None
+        return None, outcome
 
     def _stop(self, worker: _Worker) -> None:
         worker.stop()
         with self._lock:
             self._children.discard(worker)
 
-    def _next(self, slot: _Slot, done: _Job) -> None:
-        """Put this thread's next job in its slot: a queued one, one handed over while it
-        waits, or None after `idle_s` without work (or when stopped)."""
+    def _next(self, slot: _Slot, done: _Job, outcome: Outcome) -> None:
+        """Answer `done`, and put this thread's next job in its slot: a queued one, one
+        handed over while it waits, or None after `idle_s` without work (or when stopped).
+        It waits before it answers, so stop_idle after an answer finds it waiting."""
         with self._lock:
             if not done.urgent:
                 self._bulk_busy -= 1
@@ -224,14 +219,16 @@ class ParsePool:
                 slot.job = self._bulk.popleft()
                 self._bulk_busy += 1
                 self._space.notify()
-            if slot.job is not None:
-                return
-            slot.ready.clear()
-            self._idle.append(slot)
-        slot.ready.wait(self._idle_s)
-        with self._lock:
-            if slot in self._idle:  # nothing came: retire
-                self._idle.remove(slot)
+            waiting = slot.job is None
+            if waiting:
+                slot.ready.clear()
+                self._idle.append(slot)
+        done.future.set_result(outcome)
+        if waiting:
+            slot.ready.wait(self._idle_s)
+            with self._lock:
+                if slot in self._idle:  # nothing came: retire
+                    self._idle.remove(slot)
 
 
 class _Worker:

@@ -175,7 +175,8 @@ def test_uploads_are_parsed_by_the_shared_pools_long_lived_child(knowledge, make
     from app.retrieval.parsepool import POOL
 
     lib = Library.open(make_settings())
-    POOL.stop_idle()
+    POOL.stop_idle()  # earlier tests' children: every answered file's child is waiting
+    assert POOL.children == []
     children = []
     for i in (1, 2):
         data, name = good(i)
