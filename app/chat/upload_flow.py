@@ -1,8 +1,8 @@
 """Uploads in the chat: each attached file becomes searchable in this chat before the answer.
 
-Parsing runs in a contained child process and indexing on the bounded ingestion pool
-(app.retrieval.ingest), so one person's 200-page PDF, or a hostile file, never freezes another
-person's chat.
+Parsing runs in the parser pool's contained children (app.retrieval.parsepool) and
+indexing on the bounded ingestion pool (app.retrieval.ingest), so one person's 200-page PDF,
+or a hostile file, never freezes another person's chat.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 children that the parent's `__main__` is already "imported", so they skip importing it.
 
 multiprocessing makes every child import the parent's main module (for `chainlit run`,
-the chainlit CLI: 4-5 s of CPU per file). Python 3.11's fork server is meant to import it
+the chainlit CLI: 4-5 s of CPU per child). Python 3.11's fork server is meant to import it
 once itself, but drops the path on the way. The children need nothing from it: they run
-one function from app.retrieval.isolation. The parent passes its main module's name or
+one function from app.retrieval.parsepool. The parent passes its main module's name or
 path in the environment (see isolation._ensure_forkserver).
 """
 

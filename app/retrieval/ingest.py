@@ -3,7 +3,7 @@
 Reading a file is the one cost a user controls. On the event loop's default executor,
 six big uploads would occupy every worker that all chats share for their small blocking
 calls; here at most INGEST_WORKERS files are read at once and the rest wait their turn.
-(The parsing itself runs in a contained child process, see app.retrieval.isolation.)
+(The parsing itself runs in the parser pool's contained children, see parsepool.py.)
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""Parse an untrusted file in a short-lived child process with CPU-time and memory limits.
+"""What one contained parse is: its limits, the job a child runs, and how it reports.
 
 The loaders are linear on the hostile inputs we know of, but a parser bug or a crafted
 file we don't know of (libxml2, pypdf) must not cost the server more than one bounded,
-low-priority process: at most `cpu_seconds` of CPU and `memory_bytes` of memory, then the
-kernel stops it. The parse never holds this process's GIL or grows its heap, so chats
-keep streaming while files are read.
+low-priority process: at most `cpu_seconds` of CPU and `memory_bytes` of memory per file,
+then the kernel stops it. The parse never holds this process's GIL or grows its heap, so
+chats keep streaming while files are read. The children that run it, one file after
+another, are parsepool.py's; every file goes through that pool.
 
 Chunking and term analysis run in the child too: for a 2-million-character document they
 are a second of pure-Python work and hundreds of thousands of objects, which in this
@@ -12,24 +13,21 @@ process would hold the GIL and trigger full garbage collections (70+ ms pauses o
 chat). What comes back is the text, chunk spans and terms as a few flat strings/arrays.
 
 Children are forked from a `forkserver` that has the parsers (and the tokenizer's
-vocabulary) loaded already, so each file costs a fork (milliseconds), not a start-up.
+vocabulary) loaded already, so a new child costs a fork (milliseconds), not a start-up.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
 import multiprocessing
 import os
 import signal
 import threading
 from array import array
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 
-from app.retrieval.loaders import NEEDS_TOO_MUCH_MEMORY, Block, Document, parse_document
+from app.retrieval.loaders import NEEDS_TOO_MUCH_MEMORY, parse_document
 from app.retrieval.types import DocumentRejected
 
 log = logging.getLogger(__name__)
@@ -73,7 +71,7 @@ def context() -> multiprocessing.context.BaseContext:
             if "forkserver" in methods:
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload(_PRELOAD)
-            else:  # Windows: a fresh interpreter per file; slower, equally contained
+            else:  # Windows: a fresh interpreter per child; slower, equally contained
                 ctx = multiprocessing.get_context("spawn")  # type: ignore[assignment]
             _ctx = ctx
         if _ctx.get_start_method() == "forkserver":
@@ -130,50 +128,6 @@ class Prepared:
         return [line.split() for line in self.joined_terms]
 
 
-def parse_file(data: bytes, name: str, limits: ParseLimits) -> Document:
-    """`parse_document` in a contained child. Raises DocumentRejected, nothing else."""
-    return _unpack(_run(_parse_job, (data, name, limits), name, limits))
-
-
-def prepare_file(
-    data: bytes, name: str, limits: ParseLimits, chunk_tokens: int, chunk_overlap: int
-) -> Prepared:
-    """Parse, chunk and analyse in a contained child. Raises DocumentRejected only."""
-    packed = _run(prepare_job, (data, name, limits, chunk_tokens, chunk_overlap), name, limits)
-    return unpack_prepared(packed)
-
-
-def _run(job, args: tuple, name: str, limits: ParseLimits):
-    ctx = context()
-    receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(  # type: ignore[attr-defined]
-        target=_child, args=(sender, job, args, name, limits), daemon=True
-    )
-    try:
-        proc.start()
-    except OSError as e:
-        receiver.close()
-        sender.close()
-        raise DocumentRejected(f"{name} could not be read (no parser process: {e})") from e
-    sender.close()  # the child holds the only writer: EOF as soon as it dies
-    try:
-        result = receiver.recv() if receiver.poll(limits.wall_seconds) else None
-    except (EOFError, OSError):
-        result = None
-    finally:
-        receiver.close()
-        proc.join(timeout=0.5)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-    if result is None:
-        raise DocumentRejected(died(name, proc.exitcode, limits))
-    kind, payload = result
-    if kind == "rejected":
-        raise DocumentRejected(payload)
-    return payload
-
-
 def died(name: str, exitcode: int | None, limits: ParseLimits) -> str:
     seconds = f"{limits.cpu_seconds:g}"
     if exitcode in (None, -signal.SIGXCPU, -signal.SIGKILL):
@@ -182,10 +136,6 @@ def died(name: str, exitcode: int | None, limits: ParseLimits) -> str:
             "it may be damaged or built to overload the server"
         )
     return f"{name} could not be read (the parser stopped with exit code {exitcode})"
-
-
-def _parse_job(data: bytes, name: str, limits: ParseLimits) -> tuple:
-    return _pack(parse_document(data, name, limits.max_bytes, limits.max_chars))
 
 
 def prepare_job(
@@ -231,16 +181,6 @@ def unpack_prepared(packed: tuple) -> Prepared:
     return Prepared(title, chunks, terms.split("\n") if chunks else [], truncated)
 
 
-def _child(conn: Connection, job, args: tuple, name: str, limits: ParseLimits) -> None:
-    cap = _contain(limits)
-    try:
-        reply, _ = answer(job, args, name, limits, cap)
-        del args
-        send_reply(conn, reply, name, limits)
-    finally:
-        conn.close()
-
-
 def out_of_memory(name: str, limits: ParseLimits) -> tuple[str, str]:
     mb = limits.memory_bytes / 1048576
     return ("rejected", f"{name} {NEEDS_TOO_MUCH_MEMORY} (over {mb:.0f} MB, PARSE_MEMORY_MB)")
@@ -261,35 +201,6 @@ def answer(job, args: tuple, name: str, limits: ParseLimits, cap: int | None) ->
         return out_of_memory(name, limits), False
 
 
-def send_reply(conn: Connection, reply: tuple, name: str, limits: ParseLimits) -> None:
-    try:
-        conn.send(reply)
-    except MemoryError:  # pickling a large result under the memory limit
-        conn.send(out_of_memory(name, limits))
-
-
-def _contain(limits: ParseLimits) -> int | None:
-    """Lower this child's priority and cap its CPU time and address space (returned)."""
-    with contextlib.suppress(OSError):
-        os.nice(CHILD_NICE)
-    try:
-        import resource
-    except ImportError:  # Windows: the parent's wall-clock timeout still applies
-        return None
-    cpu = max(1, math.ceil(limits.cpu_seconds))
-    # SIGXCPU at the soft limit, SIGKILL one second later if it is caught or ignored.
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    base = address_space()
-    if base is None:
-        return None
-    cap = base + limits.memory_bytes
-    try:
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    except (ValueError, OSError):  # macOS doesn't enforce RLIMIT_AS
-        return None
-    return cap
-
-
 def _at_cap(cap: int | None) -> bool:
     used = address_space()
     return cap is not None and used is not None and used > cap - 16 * 1024 * 1024
@@ -303,28 +214,3 @@ def address_space() -> int | None:
         return pages * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return None
-
-
-# A document crosses the pipe as a few flat arrays, not a million small objects: the
-# parent unpickles it in one quick step and rebuilds blocks in Python (which lets the
-# event loop in between), instead of holding the GIL through a long C-level unpickle.
-def _pack(doc: Document) -> tuple:
-    sections: dict[str | None, int] = {}
-    starts, ends, pages, secs = array("q"), array("q"), array("q"), array("q")
-    heads = bytearray()
-    for b in doc.blocks:
-        starts.append(b.start)
-        ends.append(b.end)
-        pages.append(-1 if b.page is None else b.page)
-        secs.append(sections.setdefault(b.section, len(sections)))
-        heads.append(b.heading)
-    return (doc.title, doc.text, doc.truncated, list(sections), starts, ends, pages, secs, heads)
-
-
-def _unpack(packed: tuple) -> Document:
-    title, text, truncated, sections, starts, ends, pages, secs, heads = packed
-    blocks = tuple(
-        Block(s, e, sections[k], None if p < 0 else p, bool(h))
-        for s, e, p, k, h in zip(starts, ends, pages, secs, heads, strict=True)
-    )
-    return Document(title, text, blocks, truncated)

@@ -4,7 +4,8 @@ Searches never wait. Every change builds a new immutable `LibraryState` (documen
 chat groups, index snapshot) and publishes it with one assignment; a search reads the
 state that was current when it started. Changes are serialised by a writer lock that
 searches never take, and parsing, chunking and analysis happen before that lock is
-taken, in the caller's (worker) thread.
+taken, in the parser pool's contained children (parsepool.py) while the caller's
+(worker) thread waits.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,9 @@ from app.retrieval.docstore import DocRecord, InMemoryChunks, LibraryState, doc_
 from app.retrieval.expansion import RM3, rm3_search
 from app.retrieval.fields import chunk_terms
 from app.retrieval.file_rules import type_problem
-from app.retrieval.isolation import ParseLimits, Prepared, prepare_file
+from app.retrieval.isolation import ParseLimits, Prepared
 from app.retrieval.loaders import read_file
-from app.retrieval.parsepool import ParsePool
+from app.retrieval.parsepool import POOL, Outcome
 from app.retrieval.types import Chunk, DocumentRejected, Hit, IngestResult
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ class Library:
         self._manifest = Manifest()
         self._skipped: dict[str, str] = {}
         self._allowed = settings.upload_extensions
+        self._limits = ParseLimits.from_settings(settings)
+        self._chunking = (settings.chunk_tokens, settings.chunk_overlap)
 
     @classmethod
     def open(cls, settings: Settings) -> Library:
@@ -70,15 +74,11 @@ class Library:
         cached = self._cache.load_doc(doc_id, name)
         if cached is not None:
             return cached, False
-        # Untrusted bytes: parsed, chunked and analysed in a child process with CPU and
-        # memory limits, so neither a hostile file nor a huge one stalls the chats.
-        s = self.settings
-        p = prepare_file(data, name, ParseLimits.from_settings(s), s.chunk_tokens, s.chunk_overlap)
+        # Untrusted bytes: parsed, chunked and analysed by the parser pool's contained
+        # children (CPU and memory limits), so neither a hostile file nor a huge one
+        # stalls the chats; an upload goes ahead of any folder scan's queued files.
+        p = POOL.prepare(data, name, self._limits, *self._chunking)
         return _cached(p, doc_id, name), p.truncated
-
-    def _pool(self) -> ParsePool:
-        s = self.settings
-        return ParsePool(ParseLimits.from_settings(s), s.chunk_tokens, s.chunk_overlap)
 
     def _check_type(self, name: str) -> None:
         problem = type_problem(name, self._allowed)
@@ -216,9 +216,10 @@ class Library:
         return FileEntry(st.st_size, st.st_mtime_ns, content_id(data)), data
 
     def _load_or_submit(
-        self, pool: ParsePool, path: str, rel: str, entry: FileEntry, data: bytes | None
+        self, parsing: dict[str, Future], path: str, rel: str, entry: FileEntry, data: bytes | None
     ) -> tuple[CachedDoc | None, FileEntry]:
-        """The cached document, or None once the file is handed to the pool (key: rel)."""
+        """The cached document, or None once the file is handed to the pool (its outcome
+        will be `parsing[rel]`)."""
         name = os.path.basename(path)
         cached = self._cache.load_doc(entry.doc_id, name)
         if cached is not None:
@@ -230,7 +231,7 @@ class Library:
         # Not written to the document cache: the saved index (store.py) already keeps the
         # folder's documents, and the file itself is there to re-parse if that is lost;
         # creating 20,000 small files was a third of a cold start.
-        pool.submit(rel, data, name)
+        parsing[rel] = POOL.submit(data, name, self._limits, self._chunking)
         return None, entry
 
     def _gather(self) -> tuple[dict[str, FileEntry], list[Pending], dict[str, str], int]:
@@ -243,31 +244,30 @@ class Library:
         claimed = set(manifest.extra)
         # Known files first, so that of two identical files the one indexed earlier stays.
         known = manifest.files
-        with self._pool() as pool:
-            for path, rel in sorted(self._scan(), key=lambda item: item[1] not in known):
-                try:
-                    self._check_type(os.path.basename(path))
-                    entry, data = self._read_entry(path, rel)
-                    if entry.doc_id in manifest.excluded:
-                        new_files[rel] = entry
-                        continue
-                    if entry.doc_id in claimed:
-                        other = next(
-                            (p for p, e in new_files.items() if e.doc_id == entry.doc_id), ""
-                        )
-                        raise DocumentRejected(f"{rel} is a duplicate of {other or 'an upload'}")
-                    claimed.add(entry.doc_id)
+        parsing: dict[str, Future] = {}
+        for path, rel in sorted(self._scan(), key=lambda item: item[1] not in known):
+            try:
+                self._check_type(os.path.basename(path))
+                entry, data = self._read_entry(path, rel)
+                if entry.doc_id in manifest.excluded:
                     new_files[rel] = entry
-                    if current.get(rel) == entry.doc_id:
-                        continue
-                    cached, new_files[rel] = self._load_or_submit(pool, path, rel, entry, data)
-                    found.append((cached, rel))
-                except DocumentRejected as e:
-                    skipped[rel] = e.reason
-                    new_files.pop(rel, None)
-                except OSError as e:
-                    skipped[rel] = f"{rel} could not be read ({e.strerror or e})"
-            parsed = pool.results()
+                    continue
+                if entry.doc_id in claimed:
+                    other = next((p for p, e in new_files.items() if e.doc_id == entry.doc_id), "")
+                    raise DocumentRejected(f"{rel} is a duplicate of {other or 'an upload'}")
+                claimed.add(entry.doc_id)
+                new_files[rel] = entry
+                if current.get(rel) == entry.doc_id:
+                    continue
+                cached, new_files[rel] = self._load_or_submit(parsing, path, rel, entry, data)
+                found.append((cached, rel))
+            except DocumentRejected as e:
+                skipped[rel] = e.reason
+                new_files.pop(rel, None)
+            except OSError as e:
+                skipped[rel] = f"{rel} could not be read ({e.strerror or e})"
+        # Waits for the pool's children; the scan above read files while they parsed.
+        parsed: dict[str, Outcome] = {rel: f.result() for rel, f in parsing.items()}
         return new_files, _collect(found, parsed, new_files, skipped), skipped, len(parsed)
 
     def sync(self) -> None:

@@ -1,27 +1,32 @@
-"""Prepare many untrusted files in a few long-lived contained children, not one each.
+"""Prepare untrusted files in a few long-lived contained children: uploads and folder scans.
 
-A cold start of a large knowledge folder spent most of its time starting a child per
-file. Here each of up to `POOL_WORKERS` children parses file after file, one at a time,
-with the same containment as isolation.py: niced, and before every file its CPU-time and
-address-space limits are set to what it has used so far plus PARSE_TIMEOUT_S and
-PARSE_MEMORY_MB, so each file gets the allowance a fresh child would. The parent also
-waits at most `limits.wall_seconds` per file. A child that dies or overruns costs only
-the file it was on (reported as rejected, as before); the next file gets a new child.
-A child that ran out of memory, or whose heap grew by a file's allowance, exits after
-answering, so no file inherits another's leftovers.
+One pool per process (`POOL`) parses every file, whichever way it came. Each child parses
+file after file, one at a time, with the containment of isolation.py: niced, and before
+every file its CPU-time and address-space limits are set to what it has used so far plus
+PARSE_TIMEOUT_S and PARSE_MEMORY_MB, so each file gets the allowance a fresh child would
+(and is received outside the last file's memory cap). The parent also waits at most
+`limits.wall_seconds` per file. A child that dies or overruns costs only the file it was
+on (reported as rejected, with the reason a child of its own would have given); the next
+file gets a new child. A child that ran out of memory, or whose heap grew by a file's
+allowance, exits after answering, so no file inherits another's leftovers.
 
-Files are handed over through a small bounded queue, so the caller reads the folder
-while children parse and at most a few files' bytes are held at once.
+Children start as work arrives and exit after `IDLE_S` without any, so a quiet server
+keeps none. At most `POOL_WORKERS` of them parse a folder scan's files at once; uploads
+go ahead of the scan's queued files and may start `URGENT_EXTRA` more children, so an
+upload never waits behind a scan. A scan's files are handed over through a small queue,
+so the scan reads the folder while children parse and holds at most a few files' bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
-import queue
 import threading
-from collections.abc import Hashable
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
 from app.retrieval.isolation import (
@@ -38,108 +43,229 @@ from app.retrieval.isolation import (
 )
 from app.retrieval.types import DocumentRejected
 
+log = logging.getLogger(__name__)
+
 POOL_WORKERS = max(1, min(4, os.cpu_count() or 1))
-_STOP = None
+# Two uploads parse at once at most (INGEST_WORKERS), so they never wait for a scan's file.
+URGENT_EXTRA = 2
+IDLE_S = 10.0  # a burst of uploads reuses children; a quiet server keeps none
 
 Outcome = Prepared | DocumentRejected
 
 
+@dataclass(slots=True)
+class _Job:
+    data: bytes
+    name: str
+    limits: ParseLimits
+    chunking: tuple[int, int]
+    urgent: bool
+    future: Future = field(default_factory=Future)
+
+
+@dataclass(slots=True)
+class _Slot:
+    """A serving thread's mailbox: the job handed to it while it waits (None: retire)."""
+
+    job: _Job | None
+    ready: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+
 class ParsePool:
-    """`submit` files, then `results()`: key -> Prepared, or the DocumentRejected saying
-    why not. Use as a context manager so the children stop even on an error."""
+    """`submit` a file for a Future of its outcome: Prepared, or the DocumentRejected
+    saying why not; `prepare` one upload and wait for it."""
 
-    def __init__(self, limits: ParseLimits, chunk_tokens: int, chunk_overlap: int):
-        self._limits = limits
-        self._chunking = (chunk_tokens, chunk_overlap)
-        self._jobs: queue.Queue = queue.Queue(maxsize=POOL_WORKERS)
-        self._results: dict[Hashable, Outcome] = {}
-        self._threads: list[threading.Thread] = []
-        self._submitted = 0
+    def __init__(
+        self, workers: int | None = None, urgent_extra: int = URGENT_EXTRA, idle_s: float = IDLE_S
+    ):
+        self._workers = workers or POOL_WORKERS
+        self._most = self._workers + urgent_extra
+        self._idle_s = idle_s
+        self._lock = threading.Lock()
+        self._space = threading.Condition(self._lock)
+        self._urgent: deque[_Job] = deque()
+        self._bulk: deque[_Job] = deque()
+        self._idle: list[_Slot] = []  # most recent last: it is reused, the oldest times out
+        self._threads = 0  # serving threads, each with at most one child
+        self._bulk_busy = 0
+        self._children: set[_Worker] = set()
 
-    def submit(self, key: Hashable, data: bytes, name: str) -> None:
-        self._submitted += 1
-        if len(self._threads) < min(POOL_WORKERS, self._submitted):
-            # Start children only as work arrives: one file needs one child.
-            thread = threading.Thread(target=self._serve, name="parse-pool", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        self._jobs.put((key, data, name))
+    def prepare(
+        self, data: bytes, name: str, limits: ParseLimits, chunk_tokens: int, chunk_overlap: int
+    ) -> Prepared:
+        """One upload, ahead of any scan's queued files. Raises DocumentRejected only."""
+        future = self.submit(data, name, limits, (chunk_tokens, chunk_overlap), urgent=True)
+        prepared = future.result()
+        if isinstance(prepared, DocumentRejected):
+            raise prepared
+        return prepared
 
-    def results(self) -> dict[Hashable, Outcome]:
-        self._stop()
-        return self._results
+    def submit(
+        self,
+        data: bytes,
+        name: str,
+        limits: ParseLimits,
+        chunking: tuple[int, int],
+        urgent: bool = False,
+    ) -> Future:
+        job = _Job(data, name, limits, chunking, urgent)
+        with self._lock:
+            while not urgent and len(self._bulk) >= self._workers:
+                self._space.wait()  # a scan reads on only while children keep up
+            if urgent or self._bulk_busy < self._workers:
+                if self._idle:
+                    self._hand(self._idle.pop(), job)
+                    return job.future
+                if self._threads < self._most:
+                    self._hand(_Slot(None), job, start=True)
+                    return job.future
+            (self._urgent if urgent else self._bulk).append(job)
+        return job.future
 
-    def _stop(self) -> None:
-        for _ in self._threads:
-            self._jobs.put(_STOP)
-        for thread in self._threads:
-            thread.join()
-        self._threads = []
+    @property
+    def children(self) -> list[int]:
+        """The process ids of the children running now (busy or waiting for work)."""
+        with self._lock:
+            return sorted(w.pid for w in self._children)
+
+    def stop_idle(self) -> None:
+        """Stop the children waiting for work now; busy ones finish their file first. The
+        pool still takes work (new children start for it)."""
+        with self._lock:
+            slots, self._idle = self._idle, []
+        for slot in slots:
+            slot.ready.set()  # with no job: the thread retires and stops its child
+        for slot in slots:
+            if slot.thread is not None:
+                slot.thread.join()
 
     def __enter__(self) -> ParsePool:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop()
+        self.stop_idle()
 
-    def _serve(self) -> None:
+    # --- the serving threads (one child each) -------------------------------------------
+    def _hand(self, slot: _Slot, job: _Job, start: bool = False) -> None:
+        """Give `job` to a waiting thread, or to a new one (lock held)."""
+        if not job.urgent:
+            self._bulk_busy += 1
+        slot.job = job
+        if start:
+            slot.thread = threading.Thread(
+                target=self._serve, args=(slot,), name="parse-pool", daemon=True
+            )
+            self._threads += 1
+            slot.thread.start()
+        else:
+            slot.ready.set()
+
+    def _serve(self, slot: _Slot) -> None:
         worker: _Worker | None = None
         try:
-            while (job := self._jobs.get()) is not _STOP:
-                key, data, name = job
-                if worker is None:
-                    worker = _Worker.start(self._limits, *self._chunking)
-                if worker is None:
-                    self._results[key] = DocumentRejected(
-                        f"{name} could not be read (no parser process could start)"
-                    )
-                    continue
+            while (job := slot.job) is not None:
                 try:
-                    self._results[key], fit = worker.prepare(data, name)
-                except Exception as e:  # a garbled reply: this file fails, the pool goes on
-                    self._results[key] = DocumentRejected(f"{name} could not be read ({e})")
-                    fit = False
-                if not fit:
-                    worker.stop()
-                    worker = None
+                    worker, outcome = self._run(worker, job)
+                except Exception:  # never leave a caller waiting, nor the queue unserved
+                    log.exception("parsing %s failed in the pool", job.name)
+                    if worker is not None:
+                        self._stop(worker)
+                    worker, outcome = None, DocumentRejected(f"{job.name} could not be read")
+                self._next(slot, job, outcome)
         finally:
             if worker is not None:
-                worker.stop()
+                self._stop(worker)
+            with self._lock:
+                self._threads -= 1
+
+    def _run(self, worker: _Worker | None, job: _Job) -> tuple[_Worker | None, Outcome]:
+        """Parse one file: the child to keep for the next (None: start a fresh one), and
+        the file's outcome."""
+        if worker is None:
+            worker = _Worker.start()
+            if worker is None:
+                reason = f"{job.name} could not be read (no parser process could start)"
+                return None, DocumentRejected(reason)
+            with self._lock:
+                self._children.add(worker)
+        outcome: Outcome
+        try:
+            outcome, fit = worker.prepare(job)
+        except Exception as e:  # a garbled reply: this file fails, the pool goes on
+            outcome, fit = DocumentRejected(f"{job.name} could not be read ({e})"), False
+        job.data = b""  # the bytes are the child's now; don't hold them while idle
+        if fit:
+            return worker, outcome
+        self._stop(worker)
+        return None, outcome
+
+    def _stop(self, worker: _Worker) -> None:
+        worker.stop()
+        with self._lock:
+            self._children.discard(worker)
+
+    def _next(self, slot: _Slot, done: _Job, outcome: Outcome) -> None:
+        """Answer `done`, and put this thread's next job in its slot: a queued one, one
+        handed over while it waits, or None after `idle_s` without work (or when stopped).
+        It waits before it answers, so stop_idle after an answer finds it waiting."""
+        with self._lock:
+            if not done.urgent:
+                self._bulk_busy -= 1
+            slot.job = None
+            if self._urgent:
+                slot.job = self._urgent.popleft()
+            elif self._bulk and self._bulk_busy < self._workers:
+                slot.job = self._bulk.popleft()
+                self._bulk_busy += 1
+                self._space.notify()
+            waiting = slot.job is None
+            if waiting:
+                slot.ready.clear()
+                self._idle.append(slot)
+        done.future.set_result(outcome)
+        if waiting:
+            slot.ready.wait(self._idle_s)
+            with self._lock:
+                if slot in self._idle:  # nothing came: retire
+                    self._idle.remove(slot)
 
 
 class _Worker:
     """The parent's end of one contained child."""
 
-    def __init__(self, proc, conn: Connection, limits: ParseLimits):
-        self._proc, self._conn, self._limits = proc, conn, limits
+    def __init__(self, proc, conn: Connection):
+        self._proc, self._conn = proc, conn
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
     @classmethod
-    def start(cls, limits: ParseLimits, chunk_tokens: int, chunk_overlap: int) -> _Worker | None:
+    def start(cls) -> _Worker | None:
         ctx = context()
         mine, theirs = ctx.Pipe(duplex=True)
-        proc = ctx.Process(  # type: ignore[attr-defined]
-            target=_child_loop, args=(theirs, limits, chunk_tokens, chunk_overlap), daemon=True
-        )
+        proc = ctx.Process(target=_child_loop, args=(theirs,), daemon=True)  # type: ignore[attr-defined]
         try:
             proc.start()
-        except Exception:  # OSError, or EOFError from a dead forkserver: the file is
-            # rejected and the serving thread lives on; a dead thread would hang the scan.
+        except Exception:  # OSError, or EOFError from a dead forkserver: this file is
+            # rejected and the serving thread goes on with the next.
             mine.close()
             return None
         finally:
             theirs.close()  # the child holds the other end: EOF as soon as it dies
-        return cls(proc, mine, limits)
+        return cls(proc, mine)
 
-    def prepare(self, data: bytes, name: str) -> tuple[Outcome, bool]:
+    def prepare(self, job: _Job) -> tuple[Outcome, bool]:
         """(the outcome for this file, whether this child may take another)."""
         reply = None
         with contextlib.suppress(EOFError, OSError):
-            self._conn.send((data, name))
-            if self._conn.poll(self._limits.wall_seconds):
+            self._conn.send((job.data, job.name, job.limits, *job.chunking))
+            if self._conn.poll(job.limits.wall_seconds):
                 reply = self._conn.recv()
         if reply is None:
             self.stop()
-            return DocumentRejected(died(name, self._proc.exitcode, self._limits)), False
+            return DocumentRejected(died(job.name, self._proc.exitcode, job.limits)), False
         (kind, payload), fit = reply
         if kind == "rejected":
             return DocumentRejected(payload), fit
@@ -155,14 +281,20 @@ class _Worker:
 
 
 # --- in the child -------------------------------------------------------------------------
-def _child_loop(conn: Connection, limits: ParseLimits, chunk_tokens: int, overlap: int) -> None:
+def _child_loop(conn: Connection) -> None:
     with contextlib.suppress(OSError):
         os.nice(CHILD_NICE)
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        # A crash costs its file, not a core file of a hostile document's memory on disk.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     start = address_space()
     try:
         while True:
+            _lift_memory_cap()
             try:
-                data, name = conn.recv()
+                data, name, limits, chunk_tokens, overlap = conn.recv()
             except EOFError:
                 return
             cap = _limit_next_file(limits)
@@ -182,6 +314,16 @@ def _child_loop(conn: Connection, limits: ParseLimits, chunk_tokens: int, overla
                 return
     finally:
         conn.close()
+
+
+def _lift_memory_cap() -> None:
+    """Receive the next file outside the last one's cap: whatever that file left on the
+    heap must not refuse the next one before it has its own allowance."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
 def _limit_next_file(limits: ParseLimits) -> int | None:
@@ -204,3 +346,6 @@ def _limit_next_file(limits: ParseLimits) -> int | None:
     except (ValueError, OSError):  # above a hard limit, or macOS (which doesn't enforce it)
         return None
     return cap
+
+
+POOL = ParsePool()

@@ -11,6 +11,7 @@ import pytest
 
 from app.retrieval import DocumentRejected, Library
 from app.retrieval.cache import FORMAT
+from app.retrieval.parsepool import ParsePool
 from tests.retrieval.conftest import write_docx
 from tests.support.pdfgen import encrypt_pdf, write_pdf
 
@@ -166,13 +167,10 @@ def test_warm_restart_reuses_the_cache_without_parsing(populated, make_settings,
     first = Library.open(settings)
     expected = [(h.chunk, h.score) for h in first.search("annual leave taxis", 5)]
 
-    import app.retrieval.library as library_module
-
     def boom(*a, **k):
         raise AssertionError("parsed a file that was cached")
 
-    monkeypatch.setattr(library_module, "prepare_file", boom)
-    monkeypatch.setattr(library_module.ParsePool, "submit", boom)
+    monkeypatch.setattr(ParsePool, "submit", boom)  # uploads and scans: every parse
     second = Library.open(settings)
     assert [(h.chunk, h.score) for h in second.search("annual leave taxis", 5)] == expected
 
@@ -327,10 +325,7 @@ def test_mtime_change_without_content_change_is_not_reparsed(populated, make_set
     Library.open(settings)
     later = time.time() + 100
     os.utime(populated / "leave.md", (later, later))
-    import app.retrieval.library as library_module
-
-    monkeypatch.setattr(library_module, "prepare_file", lambda *a: 1 / 0)
-    monkeypatch.setattr(library_module.ParsePool, "submit", lambda *a: 1 / 0)
+    monkeypatch.setattr(ParsePool, "submit", lambda *a: 1 / 0)
     assert sources(Library.open(settings).search("annual leave", 1)) == ["leave.md"]
 
 
