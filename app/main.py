@@ -39,7 +39,6 @@ from app.chat.view import TurnView
 from app.config import SettingsError, get_settings
 from app.edge import install_edge_guards
 from app.edge.proxies import trust_only_configured_proxies
-from app.native_asyncio import restore_c_tasks
 from app.persistence.feedback_guard import install_feedback_guard
 from app.persistence.files_route import install_files_route
 from app.persistence.setup import (
@@ -253,7 +252,3 @@ async def _publish(action: cl.Action) -> None:
     await cl.Message(content=text, author="Uploads").send()
     await action.remove()
 
-
-# Last, once every callback is registered: chat profiles would need nest_asyncio's
-# re-entrant loop, and the module is loaded before `chainlit run` starts the loop.
-restore_c_tasks(reentrancy_needed=chainlit_config.code.set_chat_profiles is not None)
