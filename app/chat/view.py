@@ -92,9 +92,14 @@ class TurnView:
         if step is None:
             return
         buf = self.texts[name]
-        (buf.reasoning if kind == "reasoning" else buf.answer).append(text)
-        stream = self._step_streams[name]
-        if stream.add(text):
+        if kind != "reasoning":
+            # A step's answer text is shown when the step ends: the answer message already
+            # streams it live, and a second live copy cost a socket event per flush.
+            buf.answer.append(text)
+            return
+        buf.reasoning.append(text)
+        # Reasoning shows nowhere else, so it streams into its step.
+        if self._step_streams[name].add(text):
             await self._flush_step(name)
 
     async def _flush_step(self, name: StepName) -> None:
@@ -127,6 +132,13 @@ class TurnView:
         if step is None:
             return
         await self._flush_answer()  # the answer shows everything that arrived before the step ends
+        step.name = title
+        step.output = self._output(name, detail)
+        step.end = utc_now()
+        await step.update()
+
+    def _output(self, name: StepName, detail: str = "") -> str:
+        """A step's whole text: its reasoning, its model output, then its detail line."""
         buf = self.texts[name]
         parts = []
         if buf.reasoning:
@@ -137,10 +149,7 @@ class TurnView:
             parts.append((f"**{heading}**\n\n" if heading else "") + text)
         if detail:
             parts.append(detail)
-        step.name = title
-        step.output = "\n\n---\n\n".join(parts)
-        step.end = utc_now()
-        await step.update()
+        return "\n\n---\n\n".join(parts)
 
     async def _done(self, result: AnswerResult) -> None:
         self.result = result
@@ -175,6 +184,7 @@ class TurnView:
         for name, step in self.steps.items():
             if step.end is None:
                 step.name = f"{STEP_TITLES[name]} · stopped"
+                step.output = self._output(name)  # what the model had said when stopped
                 step.end = utc_now()
                 await step.update()
         if self.answer is not None:

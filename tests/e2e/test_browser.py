@@ -141,6 +141,34 @@ def test_insufficient_draft_escalates_visibly(page: Page, scripted: ScriptedLLM)
     shoot(page, "route-signals")
 
 
+def test_reasoning_streams_live_into_its_step(page: Page, scripted: ScriptedLLM):
+    # The large model's reasoning shows nowhere but its step, so it streams there: the
+    # server sends one piece of it, then holds the rest until the test releases it.
+    scripted.script(
+        [
+            {"model": "phi-4-mini", "text": "INSUFFICIENT_CONTEXT"},
+            {
+                "model": "gpt-oss",
+                "reasoning": "First I look at the blocks. Then I check the port.",
+                "chunk_chars": 16,
+                "hold_after": 1,
+                "hold": "think",
+                "text": LONG_CITED,
+            },
+        ]
+    )
+    ask(page, "How does AutoMix decide when to escalate?")
+    escalate = page.get_by_role("button", name=re.compile("Escalate"))
+    expect(escalate).to_be_visible(timeout=20_000)
+    escalate.click()
+    step = page.locator("[data-step-type]").filter(has=escalate).first
+    expect(step).to_contain_text("First I look at", timeout=10_000)
+    assert "Then I check" not in step.inner_text()
+    scripted.release("think")
+    wait_done(page)
+    expect(step).to_contain_text("Then I check the port")
+
+
 def test_bad_upload_is_rejected_clearly_and_the_chat_carries_on(
     page: Page, scripted: ScriptedLLM, tmp_path
 ):
@@ -329,10 +357,15 @@ def test_stop_button_leaves_a_tidy_turn_and_the_chat_carries_on(page: Page, scri
     ask(page, "How does AutoMix work?")
     expect(answers(page).first).to_contain_text("AutoMix", timeout=20_000)
     page.click("#stop-button")
-    expect(page.get_by_role("button", name=re.compile(r"Draft · stopped"))).to_be_visible(
-        timeout=10_000
-    )
+    draft = page.get_by_role("button", name=re.compile(r"Draft · stopped"))
+    expect(draft).to_be_visible(timeout=10_000)
     expect(answers(page).first).to_contain_text("Stopped.")
+    # The stopped Draft step keeps what the model had said (its answer text is shown when
+    # the step ends, here by Stop).
+    draft.click()
+    expect(page.locator("[data-step-type]").filter(has=draft).first).to_contain_text(
+        "AutoMix", timeout=5_000
+    )
     # The turn has fully ended (its writes included) once the stop button gives way.
     expect(page.locator("#stop-button")).to_have_count(0, timeout=10_000)
     ask(page, "How does AutoMix work?")
