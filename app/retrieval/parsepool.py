@@ -21,6 +21,7 @@ import math
 import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Hashable
 from multiprocessing.connection import Connection
 
@@ -39,6 +40,11 @@ from app.retrieval.isolation import (
 from app.retrieval.types import DocumentRejected
 
 POOL_WORKERS = max(1, min(4, os.cpu_count() or 1))
+# A child is sent up to AHEAD_FILES more files while it parses one, if they are small:
+# for a folder of small documents the round trip through the parent took longer than the
+# parse. Small, so that what waits in the pipe never fills it (no send can block).
+AHEAD_FILES = 2
+AHEAD_BYTES = 32 * 1024
 _STOP = None
 
 Outcome = Prepared | DocumentRejected
@@ -84,27 +90,54 @@ class ParsePool:
 
     def _serve(self) -> None:
         worker: _Worker | None = None
+        todo: deque = deque()  # jobs taken from the queue and not answered yet, in order
+        sent = 0  # how many of them `worker` has been sent
         try:
-            while (job := self._jobs.get()) is not _STOP:
-                key, data, name = job
+            while True:
+                if not todo:
+                    todo.append(self._jobs.get())
+                if todo[0] is _STOP:
+                    return
+                key, _, name = todo[0]
                 if worker is None:
-                    worker = _Worker.start(self._limits, *self._chunking)
+                    worker, sent = _Worker.start(self._limits, *self._chunking), 0
                 if worker is None:
+                    todo.popleft()
                     self._results[key] = DocumentRejected(
                         f"{name} could not be read (no parser process could start)"
                     )
                     continue
-                try:
-                    self._results[key], fit = worker.prepare(data, name)
-                except Exception as e:  # a garbled reply: this file fails, the pool goes on
-                    self._results[key] = DocumentRejected(f"{name} could not be read ({e})")
-                    fit = False
-                if not fit:
+                sent = self._send_ahead(worker, todo, sent)
+                todo.popleft()
+                sent -= 1
+                self._results[key], fit = worker.receive(name)
+                if not fit:  # the files sent after this one are lost with it: resent
                     worker.stop()
                     worker = None
         finally:
             if worker is not None:
                 worker.stop()
+
+    def _send_ahead(self, worker: _Worker, todo: deque, sent: int) -> int:
+        """Send `worker` the first job if it hasn't got it, then up to AHEAD_FILES small
+        files already waiting in the queue, so that it starts the next file as soon as it
+        answers, without waiting for this thread. How many of `todo` it has now."""
+        while sent <= AHEAD_FILES:
+            if sent == len(todo):
+                if todo[-1] is _STOP:
+                    break
+                try:
+                    todo.append(self._jobs.get_nowait())
+                except queue.Empty:
+                    break
+                continue
+            job = todo[sent]
+            if job is _STOP or (sent and len(job[1]) > AHEAD_BYTES):
+                break
+            sent += 1
+            if not worker.send(job[1], job[2]):
+                break  # it died: the first file's answer says so
+        return sent
 
 
 class _Worker:
@@ -130,20 +163,29 @@ class _Worker:
             theirs.close()  # the child holds the other end: EOF as soon as it dies
         return cls(proc, mine, limits)
 
-    def prepare(self, data: bytes, name: str) -> tuple[Outcome, bool]:
-        """(the outcome for this file, whether this child may take another)."""
-        reply = None
-        with contextlib.suppress(EOFError, OSError):
+    def send(self, data: bytes, name: str) -> bool:
+        try:
             self._conn.send((data, name))
-            if self._conn.poll(self._limits.wall_seconds):
-                reply = self._conn.recv()
-        if reply is None:
-            self.stop()
-            return DocumentRejected(died(name, self._proc.exitcode, self._limits)), False
-        (kind, payload), fit = reply
-        if kind == "rejected":
-            return DocumentRejected(payload), fit
-        return unpack_prepared(payload), fit
+        except (OSError, EOFError):  # it died; `receive` reports why
+            return False
+        return True
+
+    def receive(self, name: str) -> tuple[Outcome, bool]:
+        """(the outcome for the oldest file sent, whether this child may take another)."""
+        reply = None
+        try:
+            with contextlib.suppress(EOFError, OSError):
+                if self._conn.poll(self._limits.wall_seconds):
+                    reply = self._conn.recv()
+            if reply is None:
+                self.stop()
+                return DocumentRejected(died(name, self._proc.exitcode, self._limits)), False
+            (kind, payload), fit = reply
+            if kind == "rejected":
+                return DocumentRejected(payload), fit
+            return unpack_prepared(payload), fit
+        except Exception as e:  # a garbled reply: this file fails, the pool goes on
+            return DocumentRejected(f"{name} could not be read ({e})"), False
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):

@@ -96,3 +96,28 @@ def test_streamed_term_ids_match_analyze_on_any_texts(texts, split):
     expected = [analyze(t) for t in texts]
     assert [n for _, lengths in got for n in lengths.tolist()] == [len(e) for e in expected]
     assert [names[i] for ids, _ in got for i in ids.tolist()] == [t for e in expected for t in e]
+
+
+# Titles, heading paths and bodies: any Unicode (combining marks, compatibility forms,
+# digits of other scripts), and the " › " of heading paths.
+_PARTS = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60) | st.sampled_from(
+    ["", "Guide", "Guide › Setup", "e\u0301te\u0301", "ﬁle ＡＢＣ", "\u0301start", "end\u0301"]
+)
+
+
+@given(
+    title=_PARTS,
+    sections=st.lists(st.none() | _PARTS, min_size=1, max_size=3),
+    bodies=st.lists(_PARTS, min_size=1, max_size=6),
+)
+def test_chunk_terms_with_the_head_analysed_apart_are_the_same(title, sections, bodies):
+    from app.retrieval.chunker import index_text
+    from app.retrieval.fields import joined_chunk_terms
+
+    text = "".join(bodies)
+    chunks, pos = [], 0
+    for i, body in enumerate(bodies):
+        chunks.append((pos, pos + len(body), sections[i % len(sections)]))
+        pos += len(body)
+    expected = [" ".join(analyze(index_text(title, sec, text[a:b]))) for a, b, sec in chunks]
+    assert joined_chunk_terms(title, text, chunks) == expected

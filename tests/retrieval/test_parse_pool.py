@@ -98,3 +98,24 @@ def test_a_folder_with_a_hostile_file_indexes_the_rest(knowledge, make_settings)
     assert reasons["report.pdf"].startswith("report.pdf took too long to read")
     assert lib.stats()["documents"] == 4
     assert [h.chunk.source for h in lib.search("parking permit 3", 1)] == ["n3.md"]
+
+
+def test_files_sent_ahead_of_a_hostile_one_are_parsed_by_the_next_child(monkeypatch):
+    # Every file is sent ahead (even the bomb), so when the child dies on one, the files
+    # already in its pipe behind it are lost with it and must go to a fresh child.
+    monkeypatch.setattr(parsepool, "AHEAD_BYTES", 100 * MB)
+    monkeypatch.setattr(parsepool, "AHEAD_FILES", 3)
+    limits = ParseLimits(20 * MB, 200_000, cpu_seconds=30, memory_bytes=64 * MB)
+    bomb = docx_bomb(60 * MB, empty_runs=True)
+    goods = [good(i) for i in range(8)]
+    files = [goods[0], (bomb, "runs.docx"), *goods[1:4], (b"not a zip", "fake.docx")]
+    files += [(bomb, "again.docx"), *goods[4:]]
+    out = run(limits, files)
+    assert set(out) == {name for _, name in files}
+    for name in ("runs.docx", "again.docx"):
+        assert (
+            str(out[name]) == f"{name} needs too much memory to read (over 64 MB, PARSE_MEMORY_MB)"
+        )
+    assert "fake.docx is not a valid .docx" in str(out["fake.docx"])
+    for data, name in goods:
+        assert out[name] == prepare_file(data, name, limits, *CHUNKING)
