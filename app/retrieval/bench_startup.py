@@ -13,6 +13,7 @@ with `os.wait4`; the churn child reports its current RSS after a warm-up and at 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -95,7 +96,7 @@ def child_churn(knowledge: str, index: str, cycles: int, tmp: str) -> dict:
 def startup_run(n_docs: int, cycles: int, baseline: str | None) -> dict:
     from app.retrieval.bench_child import run_script, source_tree
 
-    report: dict = {"docs": n_docs}
+    report: dict = {"docs": n_docs, "load_average": {"start": _load()}}
     script = Path(__file__)
     tmp = tempfile.mkdtemp()
     try:
@@ -117,6 +118,12 @@ def startup_run(n_docs: int, cycles: int, baseline: str | None) -> dict:
                 "chunks": warm["chunks"],
                 **churn,
             }
+        report["load_average"]["end"] = _load()
+        if baseline:  # the same-run ratios: how many times faster this is than the baseline
+            this, base = report["this"], report[baseline]
+            report["speedup"] = {
+                k: round(base[k] / max(this[k], 1e-9), 2) for k in ("cold_open_s", "warm_open_s")
+            }
     finally:
         # Deleting tens of thousands of files can take minutes on a disk that discards
         # every freed block; let `rm` do it after the report is out.
@@ -124,8 +131,13 @@ def startup_run(n_docs: int, cycles: int, baseline: str | None) -> dict:
     return report
 
 
+def _load() -> list[float]:
+    """The 1-, 5- and 15-minute load averages: on a shared machine, part of every figure."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def print_startup(report: dict) -> None:
-    versions = [v for v in report if v != "docs"]
+    versions = [v for v, r in report.items() if isinstance(r, dict) and "cold_open_s" in r]
     cols = ["documents", "chunks", "cold_open_s", "warm_open_s", "warm_peak_rss_mb"]
     cols += ["rss_after_warmup_mb", "rss_end_mb", "rss_growth_pct"]
     print(f"{'version':<10}" + "".join(f"{c:>20}" for c in cols))
@@ -138,6 +150,8 @@ def print_startup(report: dict) -> None:
             f"warm start {b['warm_open_s'] / max(a['warm_open_s'], 1e-9):.1f}x faster "
             f"than {versions[1]}"
         )
+    load = report["load_average"]
+    print(f"load average {load['start']} at the start, {load['end']} at the end")
 
 
 def main(argv: list[str]) -> int:
