@@ -122,7 +122,8 @@ def startup_run(n_docs: int, cycles: int, baseline: str | None) -> dict:
         if baseline:  # the same-run ratios: how many times faster this is than the baseline
             this, base = report["this"], report[baseline]
             report["speedup"] = {
-                k: round(base[k] / max(this[k], 1e-9), 2) for k in ("cold_open_s", "warm_open_s")
+                k: round(base[f"{k}_s"] / max(this[f"{k}_s"], 1e-9), 2)
+                for k in ("cold_open", "warm_open")
             }
     finally:
         # Deleting tens of thousands of files can take minutes on a disk that discards
