@@ -98,6 +98,36 @@ def test_streamed_term_ids_match_analyze_on_any_texts(texts, split):
     assert [names[i] for ids, _ in got for i in ids.tolist()] == [t for e in expected for t in e]
 
 
+_TERMS = st.sampled_from(
+    [
+        *["run", "vpn", "café", "x_y", "42", "a" * 16, "b" * 17, "internationalis", "straße"],
+        *["bm25", "_", "0", "z" * 40, "Upper", "upper", "do-not"],
+    ]
+)
+
+
+@given(
+    st.lists(st.lists(_TERMS, max_size=12).map(" ".join), max_size=10),
+    st.lists(st.lists(_MIXED_WORDS, max_size=6).map("".join), max_size=3),
+    st.integers(0, 9),
+)
+def test_joined_terms_encode_to_their_own_ids(docs, texts, split):
+    # Terms joined by spaces, ASCII or not, short or too long for a key, mixed with texts
+    # encoded word by word into the same vocabulary: each id names its own term.
+    from app.retrieval.termids import TermEncoder
+
+    vocab: dict[str, int] = {}
+    encoder = TermEncoder(vocab)
+    got = [encoder.encode_joined(docs[:split]), encoder.encode(texts)]
+    got.append(encoder.encode_joined(docs[split:]))
+    names = {i: t for t, i in vocab.items()}
+    assert sorted(names) == list(range(len(vocab)))
+    expected = [d.split() for d in docs[:split]] + [analyze(t) for t in texts]
+    expected += [d.split() for d in docs[split:]]
+    assert [n for _, lengths in got for n in lengths.tolist()] == [len(e) for e in expected]
+    assert [names[i] for ids, _ in got for i in ids.tolist()] == [t for e in expected for t in e]
+
+
 # Titles, heading paths and bodies: any Unicode (combining marks, compatibility forms,
 # digits of other scripts), and the " › " of heading paths.
 _PARTS = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60) | st.sampled_from(
