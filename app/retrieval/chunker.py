@@ -47,17 +47,26 @@ def _word_tokens(word: str) -> int:
     return n
 
 
+def _learn(words: list[str]) -> None:
+    for w in set(words).difference(_TOKENS):  # (a set: a rare word is often met twice)
+        _word_tokens(w)
+
+
 def _token_counts(words: list[str]) -> list[int]:
-    counts = list(map(_TOKENS.get, words))  # a C-level loop: nearly every word is memoised
-    if None in counts:
-        counts = [_word_tokens(w) if n is None else n for w, n in zip(words, counts, strict=True)]
-    return counts  # type: ignore[return-value]  # no None left
+    try:
+        return list(map(_TOKENS.__getitem__, words))  # a C-level loop over the memo
+    except KeyError:  # a word not memoised yet
+        return list(map(_word_tokens, words))
 
 
 def _total_tokens(words: list[str]) -> int:
     try:
         return sum(map(_TOKENS.__getitem__, words))
-    except KeyError:  # a word not memoised yet
+    except KeyError:  # words not memoised yet: most sections of a new folder have one
+        _learn(words)
+    try:
+        return sum(map(_TOKENS.__getitem__, words))
+    except KeyError:  # the memo filled up and was cleared meanwhile
         return sum(map(_word_tokens, words))
 
 
