@@ -119,3 +119,23 @@ def test_files_sent_ahead_of_a_hostile_one_are_parsed_by_the_next_child(monkeypa
     assert "fake.docx is not a valid .docx" in str(out["fake.docx"])
     for data, name in goods:
         assert out[name] == prepare_file(data, name, limits, *CHUNKING)
+
+
+def test_address_space_is_the_callers_own_after_a_fork():
+    # The pool child reads its size from a descriptor it keeps open; one inherited from
+    # the fork server would describe the fork server, so its limits would be off.
+    import os
+
+    from app.retrieval.isolation import address_space
+
+    before = address_space()
+    assert before is not None
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: grow by 64 MB and say how much its own size grew
+        _grown = bytearray(64 * MB)
+        os.write(write_end, str(address_space() - before).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    # (part of it may reuse heap the parent had freed; through the parent's descriptor: ~0)
+    assert int(os.read(read_end, 64)) >= 32 * MB
