@@ -20,6 +20,7 @@ import contextlib
 import math
 import os
 import queue
+import select
 import threading
 from collections import deque
 from collections.abc import Hashable
@@ -145,6 +146,17 @@ class _Worker:
 
     def __init__(self, proc, conn: Connection, limits: ParseLimits):
         self._proc, self._conn, self._limits = proc, conn, limits
+        # One poll object for the child's whole life: Connection.poll builds a selector
+        # per call, which was a good part of this thread's time per small file.
+        self._poller = select.poll() if hasattr(select, "poll") else None
+        if self._poller is not None:
+            self._poller.register(conn.fileno(), select.POLLIN)
+
+    def _wait(self) -> bool:
+        """Whether the child's answer (or its death) arrived within the file's wall time."""
+        if self._poller is None:
+            return self._conn.poll(self._limits.wall_seconds)
+        return bool(self._poller.poll(self._limits.wall_seconds * 1000))
 
     @classmethod
     def start(cls, limits: ParseLimits, chunk_tokens: int, chunk_overlap: int) -> _Worker | None:
@@ -175,7 +187,7 @@ class _Worker:
         reply = None
         try:
             with contextlib.suppress(EOFError, OSError):
-                if self._conn.poll(self._limits.wall_seconds):
+                if self._wait():
                     reply = self._conn.recv()
             if reply is None:
                 self.stop()
