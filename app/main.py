@@ -251,4 +251,3 @@ async def _publish(action: cl.Action) -> None:
     )
     await cl.Message(content=text, author="Uploads").send()
     await action.remove()
-

@@ -62,6 +62,21 @@ _G1 = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: multiply, keep the top
 _G2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
 
+def unique_keys(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each distinct key's first occurrence, each key's position among them).
+
+    Sorting one mixed uint64 is several times faster than `np.unique(axis=0)` on the
+    pairs; two keys that mix to the same number are caught and the pairs sorted instead."""
+    mixed = first * _G1 + second * _G2
+    _, at, inverse = np.unique(mixed, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    same = np.array_equal(first[at][inverse], first)
+    if not (same and np.array_equal(second[at][inverse], second)):
+        pairs = np.stack((first, second), axis=1)
+        _, at, inverse = np.unique(pairs, axis=0, return_index=True, return_inverse=True)
+    return at, inverse.reshape(-1)
+
+
 class KeyTable:
     """An open-addressing (linear probing) map from word keys (first, second), first
     nonzero, to int64 values, probed and filled with whole-array operations. Never

@@ -149,9 +149,12 @@ class IndexCache:
 
     # --- documents --------------------------------------------------------------------
     def load_doc(self, doc_id: str, name: str) -> CachedDoc | None:
-        path = self._doc_path(doc_id)
+        # A string path and a plain open: a folder scan asks for every new file, and on a
+        # cold start each one is a miss, where pathlib was most of the cost.
+        path = os.path.join(self.root, "docs", doc_id + ".json")
         try:
-            raw = json.loads(path.read_bytes())
+            with open(path, "rb") as f:
+                raw = json.loads(f.read())
             if raw["signature"] != self.sig or raw["doc_id"] != doc_id or raw["name"] != name:
                 return None
             chunks = [(int(s), int(e), sec, pg, str(t)) for s, e, sec, pg, t in raw["chunks"]]
@@ -162,7 +165,7 @@ class IndexCache:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as e:
-            log.warning("cached document %s unreadable (%s); re-parsing", path.name, e)
+            log.warning("cached document %s.json unreadable (%s); re-parsing", doc_id, e)
             return None
 
     def save_doc(self, doc: CachedDoc) -> None:

@@ -8,6 +8,8 @@ terms of `index_text`, the app's default.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from app.retrieval.analyzer import analyze
 from app.retrieval.chunker import index_text
 
@@ -17,3 +19,23 @@ def chunk_terms(title: str, section: str | None, text: str, head_weight: int = 1
         return analyze(index_text(title, section, text))
     head = analyze(index_text(title, section, ""))
     return head * head_weight + analyze(text)
+
+
+def joined_chunk_terms(
+    title: str, text: str, chunks: Iterable[tuple[int, int, str | None]]
+) -> list[str]:
+    """`chunk_terms` of each (start, end, section) of `text`, joined by spaces.
+
+    The head (title and heading path) is analysed once per section, not once per chunk,
+    and apart from the body: the " › " of a heading path is not ASCII, and with it in the
+    same string the whole chunk would take the analyzer's slower Unicode path. The two
+    are split at a newline, which no word spans, so the terms are the same."""
+    heads: dict[str | None, str] = {}
+    out = []
+    for start, end, section in chunks:
+        head = heads.get(section)
+        if head is None:
+            head = heads[section] = " ".join(analyze(index_text(title, section, "")))
+        body = " ".join(analyze(text[start:end]))
+        out.append(f"{head} {body}" if head and body else head or body)
+    return out

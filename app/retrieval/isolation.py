@@ -141,22 +141,21 @@ def died(name: str, exitcode: int | None, limits: ParseLimits) -> str:
 def prepare_job(
     data: bytes, name: str, limits: ParseLimits, chunk_tokens: int, chunk_overlap: int
 ) -> tuple:
-    from app.retrieval.analyzer import analyze
-    from app.retrieval.chunker import chunk_document, index_text
+    from app.retrieval.chunker import chunk_document
+    from app.retrieval.fields import joined_chunk_terms
 
     doc = parse_document(data, name, limits.max_bytes, limits.max_chars)
     del data
     spans = chunk_document(doc, chunk_tokens, chunk_overlap)
     sections: dict[str | None, int] = {}
     starts, ends, pages, secs = array("q"), array("q"), array("q"), array("q")
-    terms = []
     for s in spans:
         starts.append(s.start)
         ends.append(s.end)
         pages.append(-1 if s.page is None else s.page)
         secs.append(sections.setdefault(s.section, len(sections)))
-        # Terms are \w+ stems: never a space or a newline, so two joins carry them all.
-        terms.append(" ".join(analyze(index_text(doc.title, s.section, doc.text[s.start : s.end]))))
+    # Terms are \w+ stems: never a space or a newline, so two joins carry them all.
+    terms = joined_chunk_terms(doc.title, doc.text, ((s.start, s.end, s.section) for s in spans))
     return (
         doc.title,
         doc.text,
@@ -206,11 +205,20 @@ def _at_cap(cap: int | None) -> bool:
     return cap is not None and used is not None and used > cap - 16 * 1024 * 1024
 
 
+# (pid, descriptor) of this process's /proc/self/statm, kept open: a pool child reads it
+# twice per file, and opening it costs 15 times more than reading it. The pid check
+# matters because a forked child inherits its parent's descriptor, which still describes
+# the parent.
+_statm: tuple[int, int] | None = None
+
+
 def address_space() -> int | None:
     """This process's current virtual size, so the memory limit is on top of the runtime."""
+    global _statm
     try:
-        with open("/proc/self/statm") as f:
-            pages = int(f.read().split()[0])
+        if _statm is None or _statm[0] != os.getpid():
+            _statm = (os.getpid(), os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC))
+        pages = int(os.pread(_statm[1], 64, 0).split()[0])
         return pages * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return None

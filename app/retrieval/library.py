@@ -212,7 +212,7 @@ class Library:
         entry = self._manifest.files.get(rel)
         if entry is not None and (entry.size, entry.mtime_ns) == (st.st_size, st.st_mtime_ns):
             return entry, None
-        data = read_file(Path(path), self.settings.max_upload_bytes, rel)
+        data = read_file(path, self.settings.max_upload_bytes, rel)
         return FileEntry(st.st_size, st.st_mtime_ns, content_id(data)), data
 
     def _load_or_submit(
@@ -225,7 +225,7 @@ class Library:
         if cached is not None:
             return cached, entry
         if data is None:
-            data = read_file(Path(path), self.settings.max_upload_bytes, rel)
+            data = read_file(path, self.settings.max_upload_bytes, rel)
             if content_id(data) != entry.doc_id:  # changed within the same mtime tick
                 entry = FileEntry(entry.size, entry.mtime_ns, content_id(data))
         # Not written to the document cache: the saved index (store.py) already keeps the

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import math
 import os
+import select
 import threading
 from collections import deque
 from concurrent.futures import Future
@@ -236,6 +237,17 @@ class _Worker:
 
     def __init__(self, proc, conn: Connection):
         self._proc, self._conn = proc, conn
+        # One poll object for the child's whole life: Connection.poll builds a selector
+        # per call, which was a good part of the serving thread's time per small file.
+        self._poller = select.poll() if hasattr(select, "poll") else None
+        if self._poller is not None:
+            self._poller.register(conn.fileno(), select.POLLIN)
+
+    def _wait(self, seconds: float) -> bool:
+        """Whether the child's answer (or its death) arrived within `seconds`."""
+        if self._poller is None:
+            return self._conn.poll(seconds)
+        return bool(self._poller.poll(seconds * 1000))
 
     @property
     def pid(self) -> int:
@@ -261,7 +273,7 @@ class _Worker:
         reply = None
         with contextlib.suppress(EOFError, OSError):
             self._conn.send((job.data, job.name, job.limits, *job.chunking))
-            if self._conn.poll(job.limits.wall_seconds):
+            if self._wait(job.limits.wall_seconds):
                 reply = self._conn.recv()
         if reply is None:
             self.stop()

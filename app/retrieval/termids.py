@@ -9,12 +9,12 @@ looked up with whole-array operations (asciikeys.py); each distinct word is stem
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 from app.retrieval.analyzer import terms_of_words, words
-from app.retrieval.asciikeys import MISSING, KeyTable, Words, ascii_words
+from app.retrieval.asciikeys import MISSING, KeyTable, Words, ascii_words, unique_keys
 
 STOPWORD = -1
 BLOCK_CHARS = 1 << 20  # ASCII text analysed per whole-array step
@@ -27,6 +27,7 @@ class TermEncoder:
         self.vocab = vocab
         self._ids: dict[str, int] = {}
         self._table = KeyTable()  # ASCII word key -> term id (or STOPWORD)
+        self._terms = KeyTable()  # ASCII term key -> term id: the same ids as `vocab`
 
     def _learn(self, new: list[str]) -> None:
         vocab = self.vocab
@@ -48,15 +49,26 @@ class TermEncoder:
             flat = list(map(get, toks))
         return np.frombuffer(array("q", flat), dtype=np.int64)  # type: ignore[type-var]
 
+    def _vocab_ids(self, terms: list[str]) -> np.ndarray:
+        """Term id of each term, adding unseen ones to the vocabulary."""
+        vocab = self.vocab
+        for t in set(terms).difference(vocab):
+            vocab[t] = len(vocab)
+        return np.fromiter(map(vocab.__getitem__, terms), dtype=np.int64, count=len(terms))
+
     def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(term ids of every text, concatenated in order; number of terms in each text)."""
+        return self._by_script(texts, self._encode_ascii, self._encode_words)
+
+    def _by_script(self, texts: Sequence[str], ascii_fn, other_fn) -> tuple[np.ndarray, np.ndarray]:
+        """`ascii_fn` on the ASCII texts and `other_fn` on the rest, put back in order."""
         ascii_ = np.fromiter(map(str.isascii, texts), dtype=np.bool_, count=len(texts))
         if ascii_.all():
-            return self._encode_ascii(texts)
+            return ascii_fn(texts)
         mine = (np.flatnonzero(ascii_), np.flatnonzero(~ascii_))
         parts = (
-            self._encode_ascii([texts[i] for i in mine[0].tolist()]),
-            self._encode_words([texts[i] for i in mine[1].tolist()]),
+            ascii_fn([texts[i] for i in mine[0].tolist()]),
+            other_fn([texts[i] for i in mine[1].tolist()]),
         )
         lengths = np.zeros(len(texts), dtype=np.int64)
         owner = []
@@ -82,40 +94,49 @@ class TermEncoder:
     def _encode_ascii(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """`encode` for ASCII texts, in blocks of about BLOCK_CHARS with whole-array
         operations (a block's temporaries stay in the CPU's caches)."""
-        parts, block, size = [], [], 0
-        for text in texts:
-            block.append(text)
-            size += len(text)
-            if size >= BLOCK_CHARS:
-                parts.append(self._ascii_block(block))
-                block, size = [], 0
-        parts.append(self._ascii_block(block))
-        return np.concatenate([i for i, _ in parts]), np.concatenate([n for _, n in parts])
+        return _in_blocks(texts, self._ascii_block)
+
+    def _joined_ascii(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`encode_joined` for ASCII documents, a block at a time like `_encode_ascii`."""
+        return _in_blocks(docs, self._joined_block)
+
+    def _joined_block(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        joined = " ".join(docs)
+        found = ascii_words(joined)
+        # The keys fold case and split at any non-word character, so they stand for the
+        # terms only when the text is lower case words and spaces (as `analyze` gives).
+        if joined != joined.lower() or int(found.lengths.sum()) + joined.count(" ") != len(joined):
+            return self._encode_terms((d.split() for d in docs), len(docs))
+        ids = self._ascii_ids(joined, found, self._terms, self._vocab_ids)
+        return ids, np.diff(_first_words(found, docs))
 
     def _ascii_block(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         joined = " ".join(texts)  # the space keeps words of neighbouring texts apart
         found = ascii_words(joined)
-        ids = self._ascii_ids(joined, found)
-        first_word = np.searchsorted(found.starts, np.cumsum([0] + [len(t) + 1 for t in texts]))
+        ids = self._ascii_ids(joined, found, self._table, self._ids_of)
+        first_word = _first_words(found, texts)
         keep = ids != STOPWORD
         kept_before = np.concatenate(([0], np.cumsum(keep)))
         return ids[keep], np.diff(kept_before[first_word])
 
-    def _ascii_ids(self, joined: str, found: Words) -> np.ndarray:
-        """Term id (or STOPWORD) of every word found in `joined`, learning unseen ones."""
-        table = self._table
+    @staticmethod
+    def _ascii_ids(
+        joined: str, found: Words, table: KeyTable, ids_of: Callable[[list[str]], np.ndarray]
+    ) -> np.ndarray:
+        """The id `table` holds for every word found in `joined`; unseen words get theirs
+        from `ids_of` (by their lower-cased strings), and the table learns them."""
         ids = table.lookup(found.first, found.second)
         unseen = np.flatnonzero(ids == MISSING)
         long = found.first[unseen] == 0
         if long.any():  # words too long for a key: by their strings
-            ids[unseen[long]] = self._ids_of(_spans(joined, found, unseen[long]))
+            ids[unseen[long]] = ids_of(_spans(joined, found, unseen[long]))
             unseen = unseen[~long]
         if unseen.shape[0]:
-            pairs = np.stack((found.first[unseen], found.second[unseen]), axis=1)
-            keys, at = np.unique(pairs, axis=0, return_index=True)
-            new = self._ids_of(_spans(joined, found, unseen[at]))
-            table.insert(keys[:, 0].copy(), keys[:, 1].copy(), new)
-            ids[unseen] = table.lookup(found.first[unseen], found.second[unseen])
+            first, second = found.first[unseen], found.second[unseen]
+            at, inverse = unique_keys(first, second)
+            new = ids_of(_spans(joined, found, unseen[at]))
+            table.insert(first[at], second[at], new)
+            ids[unseen] = new[inverse]
         return ids
 
     def encode_terms(self, docs: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
@@ -123,7 +144,11 @@ class TermEncoder:
         return self._encode_terms(docs, len(docs))
 
     def encode_joined(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """The same for documents whose terms are joined by spaces."""
+        """The same for documents whose terms are joined by spaces. ASCII ones go through
+        the key table: a dict lookup per term was most of a cold start's last step."""
+        return self._by_script(docs, self._joined_ascii, self._split_terms)
+
+    def _split_terms(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         return self._encode_terms((d.split() for d in docs), len(docs))
 
     def _encode_terms(self, docs: Iterable[Sequence[str]], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +163,24 @@ class TermEncoder:
             ids.extend(map(vocab.__getitem__, doc))
             lengths[i] = len(doc)
         return np.frombuffer(array("q", ids), dtype=np.int64), lengths
+
+
+def _in_blocks(texts: Sequence[str], block_fn) -> tuple[np.ndarray, np.ndarray]:
+    """`block_fn` on runs of texts of about BLOCK_CHARS, its results concatenated."""
+    parts, block, size = [], [], 0
+    for text in texts:
+        block.append(text)
+        size += len(text)
+        if size >= BLOCK_CHARS:
+            parts.append(block_fn(block))
+            block, size = [], 0
+    parts.append(block_fn(block))
+    return np.concatenate([i for i, _ in parts]), np.concatenate([n for _, n in parts])
+
+
+def _first_words(found: Words, texts: Sequence[str]) -> np.ndarray:
+    """Index of the first word of each of `texts` joined by single spaces, then the end."""
+    return np.searchsorted(found.starts, np.cumsum([0] + [len(t) + 1 for t in texts]))
 
 
 def _spans(text: str, found: Words, which: np.ndarray) -> list[str]:

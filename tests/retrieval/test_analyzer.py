@@ -96,3 +96,58 @@ def test_streamed_term_ids_match_analyze_on_any_texts(texts, split):
     expected = [analyze(t) for t in texts]
     assert [n for _, lengths in got for n in lengths.tolist()] == [len(e) for e in expected]
     assert [names[i] for ids, _ in got for i in ids.tolist()] == [t for e in expected for t in e]
+
+
+_TERMS = st.sampled_from(
+    [
+        *["run", "vpn", "café", "x_y", "42", "a" * 16, "b" * 17, "internationalis", "straße"],
+        *["bm25", "_", "0", "z" * 40, "Upper", "upper", "do-not"],
+    ]
+)
+
+
+@given(
+    st.lists(st.lists(_TERMS, max_size=12).map(" ".join), max_size=10),
+    st.lists(st.lists(_MIXED_WORDS, max_size=6).map("".join), max_size=3),
+    st.integers(0, 9),
+)
+def test_joined_terms_encode_to_their_own_ids(docs, texts, split):
+    # Terms joined by spaces, ASCII or not, short or too long for a key, mixed with texts
+    # encoded word by word into the same vocabulary: each id names its own term.
+    from app.retrieval.termids import TermEncoder
+
+    vocab: dict[str, int] = {}
+    encoder = TermEncoder(vocab)
+    got = [encoder.encode_joined(docs[:split]), encoder.encode(texts)]
+    got.append(encoder.encode_joined(docs[split:]))
+    names = {i: t for t, i in vocab.items()}
+    assert sorted(names) == list(range(len(vocab)))
+    expected = [d.split() for d in docs[:split]] + [analyze(t) for t in texts]
+    expected += [d.split() for d in docs[split:]]
+    assert [n for _, lengths in got for n in lengths.tolist()] == [len(e) for e in expected]
+    assert [names[i] for ids, _ in got for i in ids.tolist()] == [t for e in expected for t in e]
+
+
+# Titles, heading paths and bodies: any Unicode (combining marks, compatibility forms,
+# digits of other scripts), and the " › " of heading paths.
+_PARTS = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60) | st.sampled_from(
+    ["", "Guide", "Guide › Setup", "e\u0301te\u0301", "ﬁle ＡＢＣ", "\u0301start", "end\u0301"]
+)
+
+
+@given(
+    title=_PARTS,
+    sections=st.lists(st.none() | _PARTS, min_size=1, max_size=3),
+    bodies=st.lists(_PARTS, min_size=1, max_size=6),
+)
+def test_chunk_terms_with_the_head_analysed_apart_are_the_same(title, sections, bodies):
+    from app.retrieval.chunker import index_text
+    from app.retrieval.fields import joined_chunk_terms
+
+    text = "".join(bodies)
+    chunks, pos = [], 0
+    for i, body in enumerate(bodies):
+        chunks.append((pos, pos + len(body), sections[i % len(sections)]))
+        pos += len(body)
+    expected = [" ".join(analyze(index_text(title, sec, text[a:b]))) for a, b, sec in chunks]
+    assert joined_chunk_terms(title, text, chunks) == expected

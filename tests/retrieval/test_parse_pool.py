@@ -57,6 +57,7 @@ def test_each_file_gets_its_own_cpu_allowance_in_a_long_lived_child():
     # together several times the limit, and none is refused.
     limits = ParseLimits(20 * MB, 10**8, cpu_seconds=1, memory_bytes=300 * MB)
     pdf = pdf_bytes([f"Line {i} of a long report, with words.\n" * 40 for i in range(100)])
+    parse_document(pdf, "r.pdf", limits.max_bytes)  # the first parse also imports the PDF reader
     t0 = time.process_time()
     parse_document(pdf, "r.pdf", limits.max_bytes)
     one = max(time.process_time() - t0, 0.01)
