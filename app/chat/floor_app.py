@@ -16,7 +16,9 @@ import time
 import chainlit as cl
 import httpx
 
-_FLUSH_S = 0.04
+from app.chat.streaming import FLUSH_INTERVAL_S
+
+_FLUSH_S = FLUSH_INTERVAL_S
 _client: httpx.AsyncClient | None = None
 
 

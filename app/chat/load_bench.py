@@ -1,16 +1,19 @@
 """Load benchmark: N concurrent chats through the real app against a direct call.
 
-`python -m app.chat.load_bench [--chats 1,10,40] [--turns 3]` starts the scripted
+`python -m app.chat.load_bench [--chats 1,10,40] [--turns 3] [--no-floor]` starts the scripted
 OpenAI-compatible server (`tests.support.scripted_llm`, a separate process) and the app
 (`chainlit run app/main.py`, a separate process), then, at each concurrency:
 
-- baseline: N concurrent streaming requests straight to the scripted server;
+- baseline: N direct clients, each sending the same streaming requests one after another
+  straight to the scripted server;
 - app: N socket.io clients, each a chat asking `--turns` questions one after another, as
-  the browser does (websocket transport, Chainlit's own events).
+  the browser does (websocket transport, Chainlit's own events);
+- floor (unless `--no-floor`): the same clients against `app/chat/floor_app.py`, bare
+  Chainlit streaming the same answer, to show what the framework itself costs.
 
 The overhead is the app's time minus the direct call's, for the first answer token and
-for the whole turn, at p50 and p95. The app's CPU time per turn is read from /proc. It
-prints a table and then one JSON line.
+for the whole turn, at p50 and p95. The server's CPU time per turn is read from /proc,
+and the clients' own from this process. It prints a table and then one JSON line.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -59,8 +63,8 @@ def _cpu_seconds(pid: int) -> float:
 def _app_root(work: Path, name: str) -> Path:
     root = work / f"root-{name}"
     root.mkdir()
-    for name in (".chainlit", "public", "knowledge"):
-        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns(".index"))
+    for folder in (".chainlit", "public", "knowledge"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns(".index"))
     shutil.copy(ROOT / "chainlit.md", root / "chainlit.md")
     return root
 
@@ -218,9 +222,13 @@ def _print_table(rows: list[dict], names: list[str]) -> None:
 
 
 LABELS = {"app": "the app", "floor": "bare Chainlit (floor)"}
+SCRIPTS = {"app": ROOT / "app" / "main.py", "floor": ROOT / "app" / "chat" / "floor_app.py"}
 
 
-def _start_chainlit(script: Path, root: Path, work: Path, llm_url: str, name: str):
+def _start_chainlit(
+    script: Path, root: Path, work: Path, llm_url: str, name: str
+) -> tuple[subprocess.Popen, Target]:
+    """`chainlit run script` on a free port, with its own app root, uploads and data."""
     port = free_port()
     chainlit = str(Path(sys.executable).parent / "chainlit")
     proc = start_process(
@@ -239,8 +247,8 @@ def _start_chainlit(script: Path, root: Path, work: Path, llm_url: str, name: st
     return proc, Target(name, f"http://127.0.0.1:{port}", proc.pid)
 
 
-def _run_levels(levels: list[int], turns: int, floor: bool) -> list[dict]:
-    """Start the scripted server, the app (and the floor), warm up, measure every level."""
+def _run_levels(levels: list[int], turns: int, names: list[str]) -> list[dict]:
+    """Start the scripted server and the named targets, warm up, measure every level."""
     with tempfile.TemporaryDirectory(prefix="load-bench-") as tmp:
         work = Path(tmp)
         llm_port = free_port()
@@ -251,9 +259,7 @@ def _run_levels(levels: list[int], turns: int, floor: bool) -> list[dict]:
             ROOT,
             work / "llm.log",
         )
-        scripts = {"app": ROOT / "app" / "main.py", "floor": ROOT / "app" / "chat" / "floor_app.py"}
-        names = ["app", "floor"] if floor else ["app"]
-        started = [_start_chainlit(scripts[n], _app_root(work, n), work, llm_url, n) for n in names]
+        started = [_start_chainlit(SCRIPTS[n], _app_root(work, n), work, llm_url, n) for n in names]
         targets = [target for _, target in started]
         try:
             wait_http(f"{llm_url}/models")
@@ -277,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.chats.split(",") if x.strip()]
     names = ["app"] if args.no_floor else ["app", "floor"]
-    rows = _run_levels(levels, args.turns, floor=not args.no_floor)
+    rows = _run_levels(levels, args.turns, names)
     _print_table(rows, names)
     worst = max(rows, key=lambda r: r["chats"])
     summary = {

@@ -92,14 +92,12 @@ class TurnView:
         if step is None:
             return
         buf = self.texts[name]
-        if kind != "reasoning":
-            # A step's answer text is shown when the step ends: the answer message already
-            # streams it live, and a second live copy cost a socket event per flush.
-            buf.answer.append(text)
-            return
-        buf.reasoning.append(text)
-        # Reasoning shows nowhere else, so it streams into its step.
-        if self._step_streams[name].add(text):
+        (buf.reasoning if kind == "reasoning" else buf.answer).append(text)
+        due = self._step_streams[name].add(text)
+        # While the answer message streams this same text, a second live copy in the step
+        # cost a socket event per flush; the step shows it when it ends. Reasoning, and
+        # text the answer does not show (a rewrite, a draft with stream_draft off), stream.
+        if due and (kind == "reasoning" or self.answer is None):
             await self._flush_step(name)
 
     async def _flush_step(self, name: StepName) -> None:

@@ -7,7 +7,7 @@ the gap between consecutive wake-ups. Measured in one run:
   hostile    six crafted files uploaded at once (the quadratic HTML, a 240 MB-of-XML
              .docx, a Markdown line that broke the old heading regex, a 20 MB text file)
              plus a knowledge-folder scan, all through the app's own path: the ingestion
-             pool, a contained parser process per file, chunking and indexing
+             pool, the parser pool's long-lived contained children, chunking and indexing
   in-process the same files parsed in this process on the default executor, without
              the parser processes, for comparison
 

@@ -169,12 +169,11 @@ def print_startup(report: dict) -> None:
     print(f"{'version':<10}" + "".join(f"{c:>20}" for c in cols))
     for v in versions:
         print(f"{v:<10}" + "".join(f"{report[v][c]!s:>20}" for c in cols))
-    if len(versions) == 2:
-        a, b = (report[v] for v in versions)
+    if "speedup" in report:
+        ratio = report["speedup"]
         print(
-            f"cold start {b['cold_open_s'] / max(a['cold_open_s'], 1e-9):.1f}x faster, "
-            f"warm start {b['warm_open_s'] / max(a['warm_open_s'], 1e-9):.1f}x faster "
-            f"than {versions[1]}"
+            f"cold start {ratio['cold_open']:.2f}x faster, warm start "
+            f"{ratio['warm_open']:.2f}x faster than {versions[1]}"
         )
     load = report["load_average"]
     print(f"load average {load['start']} at the start, {load['end']} at the end")

@@ -102,8 +102,10 @@ class IndexCache:
     def manifest_path(self) -> Path:
         return self.root / "manifest.json"
 
-    def _doc_path(self, doc_id: str) -> Path:
-        return self.root / "docs" / f"{doc_id}.json"
+    def _doc_path(self, doc_id: str) -> str:
+        # A plain string: a folder scan asks for every new file, and on a cold start each
+        # one is a miss, where pathlib was most of the cost.
+        return os.path.join(self.root, "docs", doc_id + ".json")
 
     def _write(self, path: Path, payload: object, *, durable: bool = True) -> None:
         if not self.writable:
@@ -149,9 +151,7 @@ class IndexCache:
 
     # --- documents --------------------------------------------------------------------
     def load_doc(self, doc_id: str, name: str) -> CachedDoc | None:
-        # A string path and a plain open: a folder scan asks for every new file, and on a
-        # cold start each one is a miss, where pathlib was most of the cost.
-        path = os.path.join(self.root, "docs", doc_id + ".json")
+        path = self._doc_path(doc_id)
         try:
             with open(path, "rb") as f:
                 raw = json.loads(f.read())
@@ -170,7 +170,7 @@ class IndexCache:
 
     def save_doc(self, doc: CachedDoc) -> None:
         self._write(
-            self._doc_path(doc.doc_id),
+            Path(self._doc_path(doc.doc_id)),
             {
                 "signature": self.sig,
                 "doc_id": doc.doc_id,

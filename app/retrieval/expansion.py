@@ -55,9 +55,9 @@ def rm3_weights(
     if not n:
         return {}
     expansion = relevance_model(feedback, rm3.terms)
-    if not expansion:
-        return {t: float(c) for t, c in counts.items()}
     weights = {t: float(c) for t, c in counts.items()}
+    if not expansion:
+        return weights
     scale = n * (1 - rm3.original) / rm3.original
     for term, w in expansion.items():
         weights[term] = weights.get(term, 0.0) + scale * w

@@ -30,6 +30,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
+from app.retrieval.ingest import INGEST_WORKERS
 from app.retrieval.isolation import (
     CHILD_NICE,
     ParseLimits,
@@ -47,8 +48,8 @@ from app.retrieval.types import DocumentRejected
 log = logging.getLogger(__name__)
 
 POOL_WORKERS = max(1, min(4, os.cpu_count() or 1))
-# Two uploads parse at once at most (INGEST_WORKERS), so they never wait for a scan's file.
-URGENT_EXTRA = 2
+# As many as uploads can parse at once, so they never wait for a scan's file.
+URGENT_EXTRA = INGEST_WORKERS
 IDLE_S = 10.0  # a burst of uploads reuses children; a quiet server keeps none
 
 Outcome = Prepared | DocumentRejected
