@@ -63,11 +63,17 @@ def stop_process(proc: subprocess.Popen) -> None:
 
 @contextmanager
 def serving(
-    args: list[str], ready_url: str, log: Path, *, cwd: Path, timeout: float = 120
+    args: list[str],
+    ready_url: str,
+    log: Path,
+    *,
+    cwd: Path,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen]:
     """Run a server for the duration of the block; the log's tail is in the error if it
     never comes up."""
-    proc = start_process(args, {"PYTHONPATH": str(cwd)}, cwd, log)
+    proc = start_process(args, {"PYTHONPATH": str(cwd), **(env or {})}, cwd, log)
     try:
         try:
             wait_http(ready_url, timeout, proc)

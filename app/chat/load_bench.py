@@ -20,22 +20,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import socketio
 
-from app.bench_servers import free_port, start_process, stop_process, wait_http
+from app.bench_servers import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "How do I find the port Foundry Local is using?"
@@ -225,52 +226,40 @@ LABELS = {"app": "the app", "floor": "bare Chainlit (floor)"}
 SCRIPTS = {"app": ROOT / "app" / "main.py", "floor": ROOT / "app" / "chat" / "floor_app.py"}
 
 
-def _start_chainlit(
-    script: Path, root: Path, work: Path, llm_url: str, name: str
-) -> tuple[subprocess.Popen, Target]:
-    """`chainlit run script` on a free port, with its own app root, uploads and data."""
-    port = free_port()
+@contextlib.contextmanager
+def _chainlit(name: str, work: Path, llm_url: str) -> Iterator[Target]:
+    """`chainlit run` of the named target on a free port, with its own app root, uploads
+    and data, for the duration of the block."""
+    port, root = free_port(), _app_root(work, name)
     chainlit = str(Path(sys.executable).parent / "chainlit")
-    proc = start_process(
-        [chainlit, "run", str(script), "--headless", "--port", str(port)],
-        {
-            "CHAINLIT_APP_ROOT": str(root),
-            "FOUNDRY_LOCAL_ENDPOINT": llm_url,
-            "KNOWLEDGE_DIR": str(root / "knowledge"),
-            "UPLOAD_DIR": str(work / f"uploads-{name}"),
-            "DATA_DIR": str(work / f"data-{name}"),
-            "REWRITE_FOLLOWUPS": "false",
-        },
-        root,
-        work / f"{name}.log",
-    )
-    return proc, Target(name, f"http://127.0.0.1:{port}", proc.pid)
+    env = {
+        "PYTHONPATH": str(ROOT),
+        "CHAINLIT_APP_ROOT": str(root),
+        "FOUNDRY_LOCAL_ENDPOINT": llm_url,
+        "KNOWLEDGE_DIR": str(root / "knowledge"),
+        "UPLOAD_DIR": str(work / f"uploads-{name}"),
+        "DATA_DIR": str(work / f"data-{name}"),
+        "REWRITE_FOLLOWUPS": "false",
+    }
+    url = f"http://127.0.0.1:{port}"
+    args = [chainlit, "run", str(SCRIPTS[name]), "--headless", "--port", str(port)]
+    # The page any Chainlit app serves says it is up.
+    with serving(args, f"{url}/", work / f"{name}.log", cwd=root, env=env) as proc:
+        yield Target(name, url, proc.pid)
 
 
 def _run_levels(levels: list[int], turns: int, names: list[str]) -> list[dict]:
     """Start the scripted server and the named targets, warm up, measure every level."""
-    with tempfile.TemporaryDirectory(prefix="load-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="load-bench-") as tmp, contextlib.ExitStack() as up:
         work = Path(tmp)
         llm_port = free_port()
         llm_url = f"http://127.0.0.1:{llm_port}/v1"
-        llm = start_process(
-            [sys.executable, "-m", "tests.support.scripted_llm", "--port", str(llm_port)],
-            {"PYTHONPATH": str(ROOT)},
-            ROOT,
-            work / "llm.log",
-        )
-        started = [_start_chainlit(SCRIPTS[n], _app_root(work, n), work, llm_url, n) for n in names]
-        targets = [target for _, target in started]
-        try:
-            wait_http(f"{llm_url}/models")
-            httpx.post(f"{llm_url[:-3]}/_script", json=SCRIPT).raise_for_status()
-            for target in targets:
-                wait_http(f"{target.url}/")  # the page any Chainlit app serves
-            asyncio.run(_level(targets, llm_url, 1, 1))  # warm-up
-            return [asyncio.run(_level(targets, llm_url, n, turns)) for n in levels]
-        finally:
-            for proc in [p for p, _ in started] + [llm]:
-                stop_process(proc)
+        llm = [sys.executable, "-m", "tests.support.scripted_llm", "--port", str(llm_port)]
+        up.enter_context(serving(llm, f"{llm_url}/models", work / "llm.log", cwd=ROOT))
+        httpx.post(f"{llm_url[:-3]}/_script", json=SCRIPT).raise_for_status()
+        targets = [up.enter_context(_chainlit(name, work, llm_url)) for name in names]
+        asyncio.run(_level(targets, llm_url, 1, 1))  # warm-up
+        return [asyncio.run(_level(targets, llm_url, n, turns)) for n in levels]
 
 
 def main(argv: list[str] | None = None) -> int:

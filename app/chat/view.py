@@ -130,6 +130,10 @@ class TurnView:
         if step is None:
             return
         await self._flush_answer()  # the answer shows everything that arrived before the step ends
+        await self._close(name, title, detail)
+
+    async def _close(self, name: StepName, title: str, detail: str = "") -> None:
+        step = self.steps[name]
         step.name = title
         step.output = self._output(name, detail)
         step.end = utc_now()
@@ -180,11 +184,8 @@ class TurnView:
     async def stopped(self) -> None:
         """The user pressed Stop: close every open step and the answer, saying so."""
         for name, step in self.steps.items():
-            if step.end is None:
-                step.name = f"{STEP_TITLES[name]} · stopped"
-                step.output = self._output(name)  # what the model had said when stopped
-                step.end = utc_now()
-                await step.update()
+            if step.end is None:  # it keeps what the model had said when stopped
+                await self._close(name, f"{STEP_TITLES[name]} · stopped")
         if self.answer is not None:
             streamed = self._answer_stream.inert().rstrip()
             self.answer.content = (streamed + "\n\n*Stopped.*").lstrip()

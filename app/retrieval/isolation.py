@@ -185,11 +185,11 @@ def out_of_memory(name: str, limits: ParseLimits) -> tuple[str, str]:
     return ("rejected", f"{name} {NEEDS_TOO_MUCH_MEMORY} (over {mb:.0f} MB, PARSE_MEMORY_MB)")
 
 
-def answer(job, args: tuple, name: str, limits: ParseLimits, cap: int | None) -> tuple[tuple, bool]:
-    """(the reply to send for `job(*args)`, whether this process is still fit for another
-    file: not after running out of memory)."""
+def answer(args: tuple, name: str, limits: ParseLimits, cap: int | None) -> tuple[tuple, bool]:
+    """(the reply to send for `prepare_job(*args)`, whether this process is still fit for
+    another file: not after running out of memory)."""
     try:
-        return ("ok", job(*args)), True
+        return ("ok", prepare_job(*args)), True
     except DocumentRejected as e:
         # libxml2 may report a failed allocation as "unknown error"; an address space
         # filled to the limit says what really happened.

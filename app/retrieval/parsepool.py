@@ -40,7 +40,6 @@ from app.retrieval.isolation import (
     context,
     died,
     out_of_memory,
-    prepare_job,
     unpack_prepared,
 )
 from app.retrieval.types import DocumentRejected
@@ -311,9 +310,7 @@ def _child_loop(conn: Connection) -> None:
             except EOFError:
                 return
             cap = _limit_next_file(limits)
-            reply, fit = answer(
-                prepare_job, (data, name, limits, chunk_tokens, overlap), name, limits, cap
-            )
+            reply, fit = answer((data, name, limits, chunk_tokens, overlap), name, limits, cap)
             del data
             now = address_space()
             if start is not None and now is not None and now - start > limits.memory_bytes:
