@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.support.processes import ROOT, free_port, spawn, stop, wait_http
+from tests.support.processes import ROOT, free_port, python, spawn, stop, wait_http
 from tests.support.scripted_llm import ScriptedLLM
 
 CHROMIUM = "/usr/bin/chromium"
@@ -54,7 +54,7 @@ def start_app(workdir: Path, endpoint: str, host: str | None = None, **env: str)
     uploads = root / "uploads"
     port = free_port()
     log = workdir / "app.log"
-    chainlit = str(Path(shutil.which("chainlit") or Path(_python()).parent / "chainlit"))
+    chainlit = str(Path(shutil.which("chainlit") or Path(python()).parent / "chainlit"))
     proc = spawn(
         [chainlit, "run", str(ROOT / "app" / "main.py"), "--headless", "--port", str(port)]
         + (["--host", host] if host else []),
@@ -109,12 +109,6 @@ def add_users(data: Path, users: list[tuple[str, str, bool]] = USERS) -> Path:
 def password_env(data: Path) -> dict[str, str]:
     """start_app settings for AUTH_MODE=password on the accounts and chats in `data`."""
     return {"AUTH_MODE": "password", "DATA_DIR": str(data), "UPLOAD_DIR": str(data / "uploads")}
-
-
-def _python() -> str:
-    import sys
-
-    return sys.executable
 
 
 @pytest.fixture(scope="session")
