@@ -23,18 +23,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 120, proc: subprocess.Popen | None = None) -> None:
-    """Return once `url` answers below 500; raise if it doesn't in time or `proc` exits."""
+def wait_http(
+    url: str,
+    timeout: float = 120,
+    proc: subprocess.Popen | None = None,
+    log: Path | None = None,
+) -> None:
+    """Return once `url` answers below 500; raise if it doesn't in time or `proc` exits,
+    with the end of the server's `log` in the error."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{url}: the server exited with status {proc.returncode}")
+            exited = f"{url}: the server exited with status {proc.returncode}"
+            raise RuntimeError(exited + _tail(log))
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return
         except httpx.HTTPError:
             time.sleep(0.25)
-    raise RuntimeError(f"{url} did not come up")
+    raise RuntimeError(f"{url} did not come up" + _tail(log))
+
+
+def _tail(log: Path | None) -> str:
+    if log is None or not log.exists():
+        return ""
+    return ":\n" + log.read_text(errors="replace")[-3000:]
 
 
 def start_process(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
@@ -75,11 +88,7 @@ def serving(
     never comes up."""
     proc = start_process(args, {"PYTHONPATH": str(cwd), **(env or {})}, cwd, log)
     try:
-        try:
-            wait_http(ready_url, timeout, proc)
-        except RuntimeError as e:
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise RuntimeError(f"{e}\n{tail}") from None
+        wait_http(ready_url, timeout, proc, log)
         yield proc
     finally:
         stop_process(proc)

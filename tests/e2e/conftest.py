@@ -72,7 +72,7 @@ def start_app(workdir: Path, endpoint: str, host: str | None = None, **env: str)
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{url}/health", proc, log, timeout=120)
+        wait_http(f"{url}/health", timeout=120, proc=proc, log=log)
     except BaseException:
         stop(proc)
         raise
