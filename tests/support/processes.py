@@ -4,11 +4,8 @@ benchmarks' own helpers (`app.bench_servers`), with the server's log in a failur
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from app.bench_servers import free_port, start_process, stop_process, wait_http
-
-ROOT = Path(__file__).resolve().parents[2]
+from app.bench_servers import ROOT, free_port, start_process, stop_process, wait_http
 
 spawn = start_process
 stop = stop_process
