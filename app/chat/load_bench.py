@@ -92,7 +92,7 @@ async def _direct(client: httpx.AsyncClient, base: str) -> Timing:
     return Timing(first if first is not None else total, total)
 
 
-async def _connect(sio: socketio.AsyncClient, url: str) -> None:
+async def connect(sio: socketio.AsyncClient, url: str) -> None:
     """Log in and open the chat's socket, as the browser does."""
     auth = {"sessionId": str(uuid.uuid4()), "clientType": "webapp", "userEnv": "{}"}
     # AUTH_MODE=local logs everyone in as the local user, through Chainlit's header login.
@@ -108,6 +108,18 @@ async def _connect(sio: socketio.AsyncClient, url: str) -> None:
         wait_timeout=60,  # the client's default (1 s) gives up while 40 chats log in at once
     )
     await sio.emit("connection_successful")
+
+
+async def ask(sio: socketio.AsyncClient, question: str) -> None:
+    """Send a question as the browser's composer does."""
+    message = {
+        "id": str(uuid.uuid4()),
+        "name": "User",
+        "type": "user_message",
+        "output": question,
+        "createdAt": "2026-01-01T00:00:00Z",
+    }
+    await sio.emit("client_message", {"message": message, "fileReferences": []})
 
 
 async def _chat(url: str, turns: int) -> list[Timing]:
@@ -128,21 +140,14 @@ async def _chat(url: str, turns: int) -> list[Timing]:
         if event == "task_end" and state["started"]:
             done.set()
 
-    await _connect(sio, url)
+    await connect(sio, url)
     await asyncio.wait_for(ready.wait(), 60)
     timings = []
     for _ in range(turns):
         done.clear()
         state["first"] = state["started"] = None
         state["t0"] = time.perf_counter()
-        message = {
-            "id": str(uuid.uuid4()),
-            "name": "User",
-            "type": "user_message",
-            "output": QUESTION,
-            "createdAt": "2026-01-01T00:00:00Z",
-        }
-        await sio.emit("client_message", {"message": message, "fileReferences": []})
+        await ask(sio, QUESTION)
         await asyncio.wait_for(done.wait(), 120)
         total = time.perf_counter() - float(state["t0"] or 0)
         timings.append(Timing(float(state["first"] or total), total))
