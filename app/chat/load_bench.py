@@ -37,6 +37,7 @@ import httpx
 import socketio
 
 from app.bench_servers import free_port, serving
+from tests.support.scripted_llm import DRAFT_MODEL_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "How do I find the port Foundry Local is using?"
@@ -78,7 +79,7 @@ async def _direct_chat(client: httpx.AsyncClient, base: str, turns: int) -> list
 
 async def _direct(client: httpx.AsyncClient, base: str) -> Timing:
     body = {
-        "model": "Phi-4-mini-instruct-generic-cpu",
+        "model": DRAFT_MODEL_ID,
         "messages": [{"role": "user", "content": QUESTION}],
         "stream": True,
     }

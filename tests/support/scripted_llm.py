@@ -84,7 +84,9 @@ from starlette.routing import Route
 from app.tokens import count_tokens
 from tests.support.background import BackgroundServer
 
-DEFAULT_MODELS = ["Phi-4-mini-instruct-generic-cpu", "gpt-oss-20b-generic-cpu"]
+# The draft model's ID also names the benchmarks' requests (app/chat/load_bench, floor_app).
+DRAFT_MODEL_ID = "Phi-4-mini-instruct-generic-cpu"
+DEFAULT_MODELS = [DRAFT_MODEL_ID, "gpt-oss-20b-generic-cpu"]
 DEFAULT_CHUNK_CHARS = 6
 
 
