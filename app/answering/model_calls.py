@@ -65,7 +65,7 @@ async def stream_call(
     """Stream one call: its token events, then its `ModelCall` record last (as the gateway
     yields its `Completion` last). On ContextTooLong (always raised before the first token)
     refit the prompt to `shrink_budget` and try exactly once more. `stop_when` as in
-    `LLMGateway.stream`."""
+    `LLMGateway.stream`; the refused attempt fed it nothing, so the retry can share it."""
     call = ModelCall(prompt)
     while True:
         call.attempts += 1

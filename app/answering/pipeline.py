@@ -57,12 +57,12 @@ from app.answering.model_calls import (
 )
 from app.answering.options import AnswerConfig, AskOptions, Exchange
 from app.answering.prompting import (
+    FirstLineDone,
     Prompt,
     RewriteChoice,
     build_messages,
     choose_rewrite,
     count_message_tokens,
-    first_line_done,
     fit_prompt,
     needs_context,
     rewrite_messages,
@@ -134,7 +134,7 @@ def rewrite_call(
         None,
         temperature=0.0,
         max_tokens=REWRITE_MAX_TOKENS,
-        stop_when=first_line_done,
+        stop_when=FirstLineDone(),
     )
 
 

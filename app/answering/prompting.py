@@ -301,10 +301,20 @@ def clean_rewrite(text: str, original: str) -> str:
     return candidate
 
 
-def first_line_done(text: str) -> bool:
-    """Whether a streamed rewrite holds a whole first line (some text, then a newline).
-    That line is all `clean_rewrite` reads, so the rest of the reply is not worth waiting for."""
-    return "\n" in text.lstrip()
+class FirstLineDone:
+    """Fed a streamed rewrite piece by piece: true once it holds a whole first line (some
+    text, then a newline). That line is all `clean_rewrite` reads, so the rest of the reply
+    is not worth waiting for. One per stream: it remembers whether text has begun, so the
+    reply read so far is never joined again to ask."""
+
+    def __init__(self) -> None:
+        self._begun = False  # a model may start with newlines: those end no line
+
+    def __call__(self, piece: str) -> bool:
+        if not self._begun:
+            piece = piece.lstrip()
+            self._begun = bool(piece)
+        return "\n" in piece
 
 
 @dataclass(frozen=True, slots=True)

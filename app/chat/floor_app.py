@@ -17,6 +17,7 @@ import chainlit as cl
 import httpx
 
 from app.chat.streaming import FLUSH_INTERVAL_S
+from tests.support.scripted_llm import DRAFT_MODEL_ID
 
 _FLUSH_S = FLUSH_INTERVAL_S
 _client: httpx.AsyncClient | None = None
@@ -38,7 +39,7 @@ async def _start() -> None:
 @cl.on_message
 async def _answer(message: cl.Message) -> None:
     body = {
-        "model": "Phi-4-mini-instruct-generic-cpu",
+        "model": DRAFT_MODEL_ID,
         "messages": [{"role": "user", "content": message.content}],
         "stream": True,
     }

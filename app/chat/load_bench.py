@@ -13,7 +13,8 @@ OpenAI-compatible server (`tests.support.scripted_llm`, a separate process) and 
 
 The overhead is the app's time minus the direct call's, for the first answer token and
 for the whole turn, at p50 and p95. The server's CPU time per turn is read from /proc,
-and the clients' own from this process. It prints a table and then one JSON line.
+and the clients' own from this process, with the socket events a turn sends each client.
+It prints a table and then one JSON line.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import httpx
 import socketio
 
 from app.bench_servers import APP_SCRIPT, ROOT, app_root, chainlit_run, free_port, serving
+from tests.support.scripted_llm import DRAFT_MODEL_ID
 
 QUESTION = "How do I find the port Foundry Local is using?"
 # About 90 tokens, streamed in 30 pieces 15 ms apart: a fast small model.
@@ -52,6 +54,7 @@ SCRIPT = {"rules": [{"text": ANSWER, "chunk_chars": 12, "delay_s": 0.015}]}
 class Timing:
     ttft_s: float
     total_s: float
+    events: int = 0  # socket events the client received for the turn (the app's side only)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -67,7 +70,7 @@ async def _direct_chat(client: httpx.AsyncClient, base: str, turns: int) -> list
 
 async def _direct(client: httpx.AsyncClient, base: str) -> Timing:
     body = {
-        "model": "Phi-4-mini-instruct-generic-cpu",
+        "model": DRAFT_MODEL_ID,
         "messages": [{"role": "user", "content": QUESTION}],
         "stream": True,
     }
@@ -81,7 +84,7 @@ async def _direct(client: httpx.AsyncClient, base: str) -> Timing:
     return Timing(first if first is not None else total, total)
 
 
-async def _connect(sio: socketio.AsyncClient, url: str) -> None:
+async def connect(sio: socketio.AsyncClient, url: str) -> None:
     """Log in and open the chat's socket, as the browser does."""
     auth = {"sessionId": str(uuid.uuid4()), "clientType": "webapp", "userEnv": "{}"}
     # AUTH_MODE=local logs everyone in as the local user, through Chainlit's header login.
@@ -99,14 +102,29 @@ async def _connect(sio: socketio.AsyncClient, url: str) -> None:
     await sio.emit("connection_successful")
 
 
+async def ask(sio: socketio.AsyncClient, question: str) -> None:
+    """Send a question as the browser's composer does."""
+    message = {
+        "id": str(uuid.uuid4()),
+        "name": "User",
+        "type": "user_message",
+        "output": question,
+        "createdAt": "2026-01-01T00:00:00Z",
+    }
+    await sio.emit("client_message", {"message": message, "fileReferences": []})
+
+
 async def _chat(url: str, turns: int) -> list[Timing]:
     """One browser-like chat: connect, wait for the chat to start, ask `turns` questions."""
     sio = socketio.AsyncClient(reconnection=False)
     ready, done = asyncio.Event(), asyncio.Event()
     state: dict[str, float | None] = {"t0": 0.0, "first": None, "started": None}
+    events = {"turn": 0}
 
     @sio.on("*")
     async def _any(event: str, data=None) -> None:
+        if state["t0"] and not done.is_set():
+            events["turn"] += 1
         if event == "chat_settings":  # the last thing on_chat_start sends
             ready.set()
         if event == "task_start" and state["t0"]:
@@ -117,24 +135,18 @@ async def _chat(url: str, turns: int) -> list[Timing]:
         if event == "task_end" and state["started"]:
             done.set()
 
-    await _connect(sio, url)
+    await connect(sio, url)
     await asyncio.wait_for(ready.wait(), 60)
     timings = []
     for _ in range(turns):
         done.clear()
         state["first"] = state["started"] = None
+        events["turn"] = 0
         state["t0"] = time.perf_counter()
-        message = {
-            "id": str(uuid.uuid4()),
-            "name": "User",
-            "type": "user_message",
-            "output": QUESTION,
-            "createdAt": "2026-01-01T00:00:00Z",
-        }
-        await sio.emit("client_message", {"message": message, "fileReferences": []})
+        await ask(sio, QUESTION)
         await asyncio.wait_for(done.wait(), 120)
         total = time.perf_counter() - float(state["t0"] or 0)
-        timings.append(Timing(float(state["first"] or total), total))
+        timings.append(Timing(float(state["first"] or total), total, events["turn"]))
     await sio.disconnect()
     return timings
 
@@ -183,20 +195,22 @@ async def _level(targets: list[Target], llm_url: str, chats: int, turns: int) ->
         row.update(_summary(direct, runs, target.name))
         row[f"{target.name}_cpu_ms_per_turn"] = cpu / len(runs) * 1000
         row[f"{target.name}_clients_cpu_ms_per_turn"] = clients / len(runs) * 1000
+        row[f"{target.name}_events_per_turn"] = statistics.mean(t.events for t in runs)
     return row
 
 
 def _print_table(rows: list[dict], names: list[str]) -> None:
     print(
         "| chats | turns | what | first token p50 / p95 | overhead first token p50 / p95 "
-        "| total p50 / p95 | overhead total p50 / p95 | CPU per turn | clients' CPU per turn |"
+        "| total p50 / p95 | overhead total p50 / p95 | CPU per turn | clients' CPU per turn "
+        "| socket events per turn |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['chats']} | {r['turns']} | direct call "
             f"| {r['direct_ttft_ms_p50']:.0f} / {r['direct_ttft_ms_p95']:.0f} ms | "
-            f"| {r['direct_total_ms_p50']:.0f} / {r['direct_total_ms_p95']:.0f} ms | | | |"
+            f"| {r['direct_total_ms_p50']:.0f} / {r['direct_total_ms_p95']:.0f} ms | | | | |"
         )
         for n in names:
             print(
@@ -207,7 +221,8 @@ def _print_table(rows: list[dict], names: list[str]) -> None:
                 f"| {r[f'{n}_overhead_total_ms_p50']:.0f} / "
                 f"{r[f'{n}_overhead_total_ms_p95']:.0f} ms "
                 f"| {r[f'{n}_cpu_ms_per_turn']:.1f} ms "
-                f"| {r[f'{n}_clients_cpu_ms_per_turn']:.1f} ms |"
+                f"| {r[f'{n}_clients_cpu_ms_per_turn']:.1f} ms "
+                f"| {r[f'{n}_events_per_turn']:.1f} |"
             )
 
 

@@ -37,9 +37,14 @@ class Throttled:
         """The text to send now, or None when nothing arrived since the last flush."""
         if not self._pending:
             return None
+        self.mark()
+        return self.inert()
+
+    def mark(self) -> None:
+        """Note that everything received so far has been sent (by a caller that builds the
+        text it sends itself, as a step that shows its reasoning and answer together)."""
         self._pending = False
         self._last = time.monotonic()
-        return inert_markdown("".join(self.parts))
 
     def inert(self) -> str:
         """Everything received so far, made inert (for a final or stopped message)."""

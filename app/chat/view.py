@@ -29,7 +29,6 @@ from app.answering import (
     answer_markdown,
     citation_views,
     details_markdown,
-    inert_markdown,
 )
 from app.chat.streaming import Throttled
 from app.feedback.record import TURN_KEY, turn_record
@@ -39,8 +38,11 @@ DETAILS_ELEMENT = "Route, timing and cost"
 
 @dataclass
 class _StepText:
-    answer: list[str] = field(default_factory=list)
-    reasoning: list[str] = field(default_factory=list)
+    """A step's streamed text, each kind in a throttled buffer of its own: the tokens are
+    kept there once, and a flush of one kind never re-sends the other."""
+
+    answer: Throttled = field(default_factory=Throttled)
+    reasoning: Throttled = field(default_factory=Throttled)
 
 
 class TurnView:
@@ -53,7 +55,6 @@ class TurnView:
         self.result: AnswerResult | None = None
         self._steps_after_answer = False
         self._answer_stream = Throttled()
-        self._step_streams: dict[StepName, Throttled] = {}
 
     async def handle(self, event: Event) -> None:
         match event:
@@ -82,28 +83,23 @@ class TurnView:
         step.start = utc_now()
         self.steps[name] = step
         self.texts[name] = _StepText()
-        self._step_streams[name] = Throttled()
         if self.answer is not None:
             self._steps_after_answer = True
         await step.send()
 
     async def _step_token(self, name: StepName, text: str, kind: str) -> None:
-        step = self.steps.get(name)
-        if step is None:
+        buf = self.texts.get(name)
+        if buf is None:
             return
-        buf = self.texts[name]
-        (buf.reasoning if kind == "reasoning" else buf.answer).append(text)
-        due = self._step_streams[name].add(text)
+        stream = buf.reasoning if kind == "reasoning" else buf.answer
         # While the answer message streams this same text, a second live copy in the step
-        # cost a socket event per flush; the step shows it when it ends. Reasoning, and
-        # text the answer does not show (a rewrite, a draft with stream_draft off), stream.
-        if due and (kind == "reasoning" or self.answer is None):
-            await self._flush_step(name)
-
-    async def _flush_step(self, name: StepName) -> None:
-        text = self._step_streams[name].take()
-        if text:
-            await self.steps[name].stream_token(text, is_sequence=True)
+        # cost a socket event per flush; the step shows it when it ends. Reasoning, and text
+        # the answer does not show (a rewrite, a draft with stream_draft off), stream.
+        answer_live = self.answer is None
+        if stream.add(text) and (kind == "reasoning" or answer_live):
+            stream.mark()
+            live = self._output(name, with_answer=answer_live)
+            await self.steps[name].stream_token(live, is_sequence=True)
 
     async def _answer_token(self, text: str) -> None:
         if self.answer is None:
@@ -139,16 +135,16 @@ class TurnView:
         step.end = utc_now()
         await step.update()
 
-    def _output(self, name: StepName, detail: str = "") -> str:
-        """A step's whole text: its reasoning, its model output, then its detail line."""
+    def _output(self, name: StepName, detail: str = "", *, with_answer: bool = True) -> str:
+        """A step's text: its reasoning, its model output (unless the answer message is
+        streaming it), then its detail line."""
         buf = self.texts[name]
         parts = []
-        if buf.reasoning:
-            parts.append("**Reasoning**\n\n" + _quote(inert_markdown("".join(buf.reasoning))))
-        if buf.answer:
-            text = inert_markdown("".join(buf.answer))
+        if buf.reasoning.parts:
+            parts.append("**Reasoning**\n\n" + _quote(buf.reasoning.inert()))
+        if with_answer and buf.answer.parts:
             heading = STEP_OUTPUT_HEADINGS.get(name)
-            parts.append((f"**{heading}**\n\n" if heading else "") + text)
+            parts.append((f"**{heading}**\n\n" if heading else "") + buf.answer.inert())
         if detail:
             parts.append(detail)
         return "\n\n---\n\n".join(parts)

@@ -137,9 +137,10 @@ class LLMGateway:
     ) -> AsyncIterator[TokenEvent | Completion]:
         """TokenEvents as they arrive, then one Completion (always last).
 
-        `stop_when(answer_so_far)` true ends the stream there: the connection is closed (a
-        llama.cpp server stops generating when its client hangs up) and the Completion has
-        finish reason `STOPPED_EARLY`.
+        `stop_when` is fed the answer's text piece by piece as it arrives (one per stream:
+        it may keep state); once it says true, the stream ends after that chunk: the
+        connection is closed (a llama.cpp server stops generating when its client hangs up)
+        and the Completion has finish reason `STOPPED_EARLY`.
         """
         state = _StreamState()
         # This block owns the response: it is closed as soon as reading ends, however it
@@ -274,9 +275,12 @@ class LLMGateway:
                 if isinstance(chunk.get("error"), dict | str):
                     state.cut = f"the server reported an error mid-stream: {_error_text(chunk)}"
                     return
+                enough = False
                 for event in state.take(chunk, time.perf_counter() - sent.t0):
                     yield event
-                if stop_when is not None and stop_when("".join(state.answer)):
+                    if stop_when is not None and event.kind == "answer":
+                        enough = stop_when(event.text) or enough  # it sees every piece
+                if enough:
                     state.finish_reason = state.finish_reason or STOPPED_EARLY
                     return
         except READ_TIMEOUTS:

@@ -9,11 +9,11 @@ from app.answering.prompting import (
     NOT_FOUND_MARKER,
     SYSTEM_PROMPT,
     ContextBlock,
+    FirstLineDone,
     build_messages,
     choose_rewrite,
     clean_rewrite,
     count_message_tokens,
-    first_line_done,
     fit_prompt,
     needs_context,
     rewrite_messages,
@@ -236,12 +236,38 @@ def test_an_empty_echoed_or_unchanged_rewrite_is_dropped():
         assert "empty, an echo of the prompt or the question itself" in choice.unused
 
 
+def first_line_done(*pieces: str) -> bool:
+    """Whether a FirstLineDone fed these pieces said true at any of them."""
+    done = FirstLineDone()
+    return any([done(p) for p in pieces])  # a list: it must see every piece
+
+
 def test_a_rewrite_is_read_to_the_end_of_its_first_line():
     assert not first_line_done("")
     assert not first_line_done("\n  \n")  # no text yet: a model may start with newlines
+    assert not first_line_done("\n", " ", "\n")
     assert not first_line_done("How many leave days")
     assert first_line_done("How many leave days?\n")
     assert first_line_done("\nStandalone question: How many?\nAnd more")
+    assert first_line_done("\n", "  How many", "?", "\n")
+    assert first_line_done("\n  How", " many?\nAnd")
+    assert not first_line_done("\n  ", "How many?")
+
+
+@given(
+    st.lists(st.text(alphabet=" \t\na?", max_size=6), max_size=8),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_first_line_is_found_however_the_reply_is_cut_into_pieces(pieces):
+    # Fed piece by piece it answers, up to its first yes (the stream ends there), what the
+    # whole reply so far would: a newline after some text. The check it replaced joined the
+    # reply at every chunk to ask that.
+    done = FirstLineDone()
+    for n, piece in enumerate(pieces):
+        said, whole = done(piece), "\n" in "".join(pieces[: n + 1]).lstrip()
+        assert said == whole, pieces[: n + 1]
+        if said:
+            break
 
 
 def test_the_rewrite_steps_notes_show_the_question_and_the_models_line_literally():

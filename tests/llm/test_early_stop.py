@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx2
 import openai
 
-from app.answering.prompting import first_line_done
+from app.answering.prompting import FirstLineDone
 from app.llm import Completion
 from app.llm.gateway import STOPPED_EARLY
 from tests.support.scripted_llm import ScriptedLLM
@@ -28,7 +28,7 @@ async def test_stop_when_ends_the_stream_after_the_first_line_and_hangs_up(
     llm.script([{"times": 1, "chunks": RAMBLING, "hold_after": 2, "hold": "rest"}])
     try:
         stream = gateway.stream(
-            "phi-4-mini", MESSAGES, temperature=0.0, max_tokens=96, stop_when=first_line_done
+            "phi-4-mini", MESSAGES, temperature=0.0, max_tokens=96, stop_when=FirstLineDone()
         )
         items = [item async for item in stream]
         assert await llm.ended(0) == "disconnected"

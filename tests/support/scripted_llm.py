@@ -37,7 +37,8 @@ Response keys (all optional):
 - `text` (str): the answer. Streamed in `chunks` (list of str, overrides `text`) or in pieces
   of `chunk_chars` characters (default 6);
 - `reasoning` (str): sent first as reasoning deltas, in pieces of `chunk_chars`, in the field
-  `reasoning_field` (default `reasoning_content`);
+  `reasoning_field` (default `reasoning_content`); with `reasoning_at` (int) it is sent
+  after that many answer chunks instead, as a model that thinks again mid-answer;
 - `delay_s` (float): pause before each chunk; `first_delay_s`: pause before the first one;
 - `finish_reason` (str, default "stop");
 - `usage`: true (default: sent when `stream_options.include_usage` asks, counted with the
@@ -83,7 +84,9 @@ from starlette.routing import Route
 from app.tokens import count_tokens
 from tests.support.background import BackgroundServer
 
-DEFAULT_MODELS = ["Phi-4-mini-instruct-generic-cpu", "gpt-oss-20b-generic-cpu"]
+# The draft model's ID also names the benchmarks' requests (app/chat/load_bench, floor_app).
+DRAFT_MODEL_ID = "Phi-4-mini-instruct-generic-cpu"
+DEFAULT_MODELS = [DRAFT_MODEL_ID, "gpt-oss-20b-generic-cpu"]
 DEFAULT_CHUNK_CHARS = 6
 
 
@@ -321,8 +324,9 @@ async def _sse(
     size = int(rule.get("chunk_chars", DEFAULT_CHUNK_CHARS))
     field = str(rule.get("reasoning_field", "reasoning_content"))
     answer = _answer_chunks(rule)
-    planned: list[tuple[str, str]] = [(field, p) for p in _pieces(reasoning, size)]
-    planned += [("content", p) for p in answer]
+    planned: list[tuple[str, str]] = [("content", p) for p in answer]
+    at = int(rule.get("reasoning_at", 0))
+    planned[at:at] = [(field, p) for p in _pieces(reasoning, size)]
     delay = float(rule.get("delay_s", 0))
     cut_after, stall_after = rule.get("cut_after"), rule.get("stall_after")
     hold_after = rule.get("hold_after")
