@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -36,9 +35,8 @@ from pathlib import Path
 import httpx
 import socketio
 
-from app.bench_servers import free_port, serving
+from app.bench_servers import APP_SCRIPT, ROOT, app_root, chainlit_run, free_port, serving
 
-ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "How do I find the port Foundry Local is using?"
 # About 90 tokens, streamed in 30 pieces 15 ms apart: a fast small model.
 ANSWER = (
@@ -59,15 +57,6 @@ class Timing:
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _app_root(work: Path, name: str) -> Path:
-    root = work / f"root-{name}"
-    root.mkdir()
-    for folder in (".chainlit", "public", "knowledge"):
-        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns(".index"))
-    shutil.copy(ROOT / "chainlit.md", root / "chainlit.md")
-    return root
 
 
 async def _direct_chat(client: httpx.AsyncClient, base: str, turns: int) -> list[Timing]:
@@ -223,26 +212,17 @@ def _print_table(rows: list[dict], names: list[str]) -> None:
 
 
 LABELS = {"app": "the app", "floor": "bare Chainlit (floor)"}
-SCRIPTS = {"app": ROOT / "app" / "main.py", "floor": ROOT / "app" / "chat" / "floor_app.py"}
+SCRIPTS = {"app": APP_SCRIPT, "floor": ROOT / "app" / "chat" / "floor_app.py"}
 
 
 @contextlib.contextmanager
 def _chainlit(name: str, work: Path, llm_url: str) -> Iterator[Target]:
     """`chainlit run` of the named target on a free port, with its own app root, uploads
     and data, for the duration of the block."""
-    port, root = free_port(), _app_root(work, name)
-    chainlit = str(Path(sys.executable).parent / "chainlit")
-    env = {
-        "PYTHONPATH": str(ROOT),
-        "CHAINLIT_APP_ROOT": str(root),
-        "FOUNDRY_LOCAL_ENDPOINT": llm_url,
-        "KNOWLEDGE_DIR": str(root / "knowledge"),
-        "UPLOAD_DIR": str(work / f"uploads-{name}"),
-        "DATA_DIR": str(work / f"data-{name}"),
-        "REWRITE_FOLLOWUPS": "false",
-    }
+    port, root = free_port(), app_root(work / f"root-{name}")
+    no_rewrites = {"REWRITE_FOLLOWUPS": "false"}
+    args, env = chainlit_run(root, llm_url, port, script=SCRIPTS[name], env=no_rewrites)
     url = f"http://127.0.0.1:{port}"
-    args = [chainlit, "run", str(SCRIPTS[name]), "--headless", "--port", str(port)]
     # The page any Chainlit app serves says it is up.
     with serving(args, f"{url}/", work / f"{name}.log", cwd=root, env=env) as proc:
         yield Target(name, url, proc.pid)

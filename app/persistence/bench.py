@@ -1,10 +1,11 @@
 """Persistence benchmark: `python -m app.persistence.bench` (or `make bench-persist`).
 
-Three figures, each against a baseline measured in the same run:
+Four figures, each against a baseline measured in the same run:
 - resume of a chat with 5 uploaded 20-page documents (thread read + uploads re-indexed
   from durable storage) vs uploading the same 5 documents fresh;
 - one sidebar page (20 chats) for a user with 2,000 chats: our list_threads vs Chainlit's
   stock SQLAlchemy list_threads;
+- one step write queued by the data layer (no I/O yet): its cost to the event loop;
 - the database writes of one answered turn (steps created and updated, the answer with its
   turn record, its elements) vs AUTH_MODE=local with no database (no writes), on SQLite
   and, when the postgresql package is installed, on a throw-away PostgreSQL server.
@@ -13,6 +14,7 @@ Prints a table, then one JSON line.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import random
@@ -215,6 +217,32 @@ async def bench_turn(layer: AppDataLayer, rounds: int = 60) -> dict[str, float]:
     }
 
 
+def _step_writes(thread_id: str) -> list[dict[str, Any]]:
+    """A turn's step writes as Chainlit sends them: each step's start, then its end."""
+    started = [
+        {**full_step(thread_id), "type": "run", "name": name, "metadata": {}, "output": ""}
+        for name in ("on_message", "retrieve", "draft", "route", "answer")
+    ]
+    return started + [{**s, "output": "done", "end": "2026-01-01T00:00:01Z"} for s in started]
+
+
+async def bench_queue(layer: AppDataLayer, rounds: int = 300) -> dict[str, float]:
+    """What one step write costs the event loop before any I/O: the data layer's create_step
+    up to the queued, merged row and its statement (the flush, timed by bench_turn, writes
+    it later). The baseline, AUTH_MODE=local without a database, does none of it."""
+    thread_id = await _new_thread(layer, "queue")
+    create = AppDataLayer.create_step.__wrapped__  # type: ignore[attr-defined]
+    per_write = []
+    for _ in range(rounds):
+        writes = _step_writes(thread_id)
+        t0 = time.perf_counter()
+        for write in writes:
+            await create(layer, write)
+        per_write.append((time.perf_counter() - t0) / len(writes))
+        await layer.flush_writes()
+    return {"write_p50_s": statistics.median(per_write), "no_db_s": 0.0}
+
+
 async def bench_turns_on(settings: Settings) -> dict[str, float]:
     """Both per-turn measures on the database `settings` point at."""
     await check_database(settings)
@@ -239,6 +267,7 @@ async def run(root: Path) -> dict[str, Any]:
     layer = build_data_layer(settings)
     try:
         sidebar = await bench_sidebar(layer)
+        queue = await bench_queue(layer)
     finally:
         await layer.engine.dispose()
     turns = {"sqlite": await bench_turns_on(settings)}
@@ -246,7 +275,7 @@ async def run(root: Path) -> dict[str, Any]:
         if url:
             on_pg = settings.model_copy(update={"database_url": url})
             turns["postgresql"] = await bench_turns_on(on_pg)
-    return {"resume": resume, "sidebar": sidebar, "turn": turns}
+    return {"resume": resume, "sidebar": sidebar, "queue": queue, "turn": turns}
 
 
 @contextmanager
@@ -278,6 +307,14 @@ _ROWS: list[tuple[str, str, str, str, str, str]] = [
         "stock list_threads",
         "≤ 100 ms",
     ),
+    (
+        "one step write queued, before any I/O (p50)",
+        "queue",
+        "write_p50_s",
+        "no_db_s",
+        "local, no database",
+        "none (per-write cost)",
+    ),
 ]
 _TURN_ROWS: list[tuple[str, str, str, str, str]] = [
     (
@@ -296,7 +333,7 @@ _TURN_ROWS: list[tuple[str, str, str, str, str]] = [
     ),
 ]
 # The baseline of this one does no database work at all, so a ratio would mean nothing.
-_NO_RATIO = {"no_db_p50_s"}
+_NO_RATIO = {"no_db_p50_s", "no_db_s"}
 
 
 def _cells(figures: dict[str, float], ours_key: str, base_key: str) -> tuple[str, str, str]:
@@ -323,10 +360,14 @@ def report(r: dict[str, Any]) -> None:
 
 
 def _ms(seconds: float) -> str:
+    if 0 < seconds < 0.001:
+        return f"{seconds * 1e6:.1f} µs"
     return f"{seconds * 1000:.1f} ms"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    formatter = argparse.RawDescriptionHelpFormatter
+    argparse.ArgumentParser(description=__doc__, formatter_class=formatter).parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="persist-bench-") as tmp:
         result = asyncio.run(run(Path(tmp)))
     report(result)

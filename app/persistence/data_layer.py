@@ -8,7 +8,6 @@ import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any
 
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
@@ -19,6 +18,7 @@ from chainlit.user import PersistedUser, User
 from sqlalchemy import event
 
 from app.persistence.batch_writer import tune_sqlite
+from app.persistence.elements import element_content, element_row, object_key
 from app.persistence.write_queue import WriteQueue
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,6 @@ _NEW_THREAD_SQL = (
     'INSERT INTO threads ("id", "createdAt", "metadata") VALUES (:id, :ts, \'{}\') '
     'ON CONFLICT ("id") DO NOTHING'
 )
-# Set while Chainlit's create_element runs, so that its final INSERT joins the write queue.
-_DEFER_ELEMENT_INSERT: ContextVar[bool] = ContextVar("defer_element_insert", default=False)
 
 # SQLite can't bind lists (thread and step tags); store them as JSON text instead.
 sqlite3.register_adapter(list, json.dumps)
@@ -143,9 +141,6 @@ class AppDataLayer(SQLAlchemyDataLayer):
         """Chainlit's, on a bare connection instead of an ORM session (on SQLite, the write
         queue's own thread and driver), and a failed write is logged as an error, not a
         warning. Queued writes go first, so every read sees them."""
-        if _DEFER_ELEMENT_INSERT.get() and query.lstrip().startswith("INSERT INTO elements"):
-            self.writes.upsert("elements", parameters)
-            return 1
         if self.writes.pending:
             await self.writes.flush()
         try:
@@ -213,11 +208,21 @@ class AppDataLayer(SQLAlchemyDataLayer):
 
     @queue_until_user_message()
     async def create_element(self, element):  # type: ignore[override]
-        token = _DEFER_ELEMENT_INSERT.set(True)
-        try:
-            await SQLAlchemyDataLayer.create_element.__wrapped__(self, element)  # type: ignore[attr-defined]
-        finally:
-            _DEFER_ELEMENT_INSERT.reset(token)
+        """Chainlit's steps (elements.py), except that the row joins the write queue."""
+        if not self.storage_provider:
+            log.warning("An element was not stored: no storage client is configured")
+            return
+        if not element.for_id:
+            return
+        content = await element_content(element)
+        owner = await self._get_user_id_by_thread(element.thread_id)
+        element.mime = element.mime or "application/octet-stream"
+        uploaded = await self.storage_provider.upload_file(
+            object_key=object_key(owner, element), data=content, mime=element.mime, overwrite=True
+        )
+        if not uploaded:
+            raise ValueError("create_element: the storage client did not store the file")
+        self.writes.upsert("elements", element_row(element, uploaded))
 
     async def _get_user_id_by_thread(self, thread_id: str) -> str | None:
         if thread_id in self._thread_users:

@@ -15,6 +15,7 @@ on shutdown, and otherwise `delay_s` after the first pending write.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from collections.abc import Hashable, Iterator
@@ -46,24 +47,19 @@ class Statement:
     table: str | None = None  # set for row upserts, which can share one executemany
 
 
-def upsert_sql(table: str, columns: list[str]) -> str:
-    """Chainlit's upsert: insert the row, or overwrite the columns given (others stay)."""
-    names = ", ".join(f'"{c}"' for c in columns)
-    values = ", ".join(f":{c}" for c in columns)
-    updates = ", ".join(f'"{c}" = :{c}' for c in columns if c != "id")
-    return (
-        f"INSERT INTO {table} ({names}) VALUES ({values}) "
-        f'ON CONFLICT ("id") DO UPDATE SET {updates}'
-    )
+@functools.lru_cache(maxsize=512)
+def upsert_sql(table: str, columns: tuple[str, ...], padded: bool = False) -> str:
+    """Chainlit's upsert: insert the row, or overwrite the columns given (others stay).
 
-
-def padded_upsert_sql(table: str, columns: list[str]) -> str:
-    """The same upsert for rows padded with NULL to a shared column list: a NULL keeps what
-    the row had, so each row changes exactly the columns it was given."""
+    `padded` is the form for rows padded with NULL to a shared column list: a NULL keeps
+    what the row had, so each row changes exactly the columns it was given. Built once per
+    table and columns: a chat writes the same few row shapes over and over."""
     names = ", ".join(f'"{c}"' for c in columns)
     values = ", ".join(f":{c}" for c in columns)
     updates = ", ".join(
-        f'"{c}" = COALESCE(EXCLUDED."{c}", {table}."{c}")' for c in columns if c != "id"
+        f'"{c}" = COALESCE(EXCLUDED."{c}", {table}."{c}")' if padded else f'"{c}" = :{c}'
+        for c in columns
+        if c != "id"
     )
     return (
         f"INSERT INTO {table} ({names}) VALUES ({values}) "
@@ -98,9 +94,9 @@ def runs(statements: list[Statement]) -> Iterator[tuple[str, list[dict[str, Any]
             if table is None or len(batch) == 1:
                 yield batch[0].sql, [s.params for s in batch]
                 continue
-            columns = list(dict.fromkeys(c for s in batch for c in s.params))
+            columns = tuple(dict.fromkeys(c for s in batch for c in s.params))
             params = [{c: s.params.get(c) for c in columns} for s in batch]
-            yield padded_upsert_sql(table, columns), params
+            yield upsert_sql(table, columns, padded=True), params
 
 
 class WriteQueue:
@@ -127,7 +123,7 @@ class WriteQueue:
         key = (table, row["id"])
         queued = self._pending.get(key)
         merged = {**(queued.params if queued else {}), **row}
-        self._pending[key] = Statement(upsert_sql(table, list(merged)), merged, table)
+        self._pending[key] = Statement(upsert_sql(table, tuple(merged)), merged, table)
         self._schedule()
 
     def replace(self, key: Hashable, sql: str, params: dict[str, Any]) -> None:

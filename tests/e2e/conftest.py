@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from app.bench_servers import app_root, chainlit_run
 from tests.support.processes import ROOT, free_port, spawn, stop, wait_http
 from tests.support.scripted_llm import ScriptedLLM
 
@@ -44,39 +44,22 @@ class AppServer:
 def start_app(workdir: Path, endpoint: str, host: str | None = None, **env: str) -> AppServer:
     """Run the app from a throw-away app root holding a copy of the config and the knowledge.
     `host` is passed to `chainlit run --host` (Chainlit's default: 127.0.0.1)."""
-    root = workdir / "approot"
-    root.mkdir(parents=True)
-    shutil.copytree(ROOT / ".chainlit", root / ".chainlit")
-    shutil.copy(ROOT / "chainlit.md", root / "chainlit.md")
-    shutil.copytree(ROOT / "public", root / "public")
-    knowledge = root / "knowledge"
-    shutil.copytree(ROOT / "knowledge", knowledge, ignore=shutil.ignore_patterns(".index"))
-    uploads = root / "uploads"
+    root = app_root(workdir / "approot")
     port = free_port()
     log = workdir / "app.log"
-    chainlit = str(Path(shutil.which("chainlit") or Path(_python()).parent / "chainlit"))
-    proc = spawn(
-        [chainlit, "run", str(ROOT / "app" / "main.py"), "--headless", "--port", str(port)]
-        + (["--host", host] if host else []),
-        env={
-            "CHAINLIT_APP_ROOT": str(root),
-            "FOUNDRY_LOCAL_ENDPOINT": endpoint,
-            "KNOWLEDGE_DIR": str(knowledge),
-            "UPLOAD_DIR": str(uploads),
-            "DATA_DIR": str(root / "data"),
-            "CONNECT_TIMEOUT_S": "2",
-            **env,
-        },
-        cwd=root,
-        log=log,
+    args, settings = chainlit_run(
+        root, endpoint, port, host=host, env={"CONNECT_TIMEOUT_S": "2", **env}
     )
+    proc = spawn(args, env=settings, cwd=root, log=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{url}/health", proc, log, timeout=120)
+        wait_http(f"{url}/health", timeout=120, proc=proc, log=log)
     except BaseException:
         stop(proc)
         raise
-    return AppServer(url, root, knowledge, uploads, log, proc)
+    return AppServer(
+        url, root, Path(settings["KNOWLEDGE_DIR"]), Path(settings["UPLOAD_DIR"]), log, proc
+    )
 
 
 def run_module(module: str, data: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
@@ -109,12 +92,6 @@ def add_users(data: Path, users: list[tuple[str, str, bool]] = USERS) -> Path:
 def password_env(data: Path) -> dict[str, str]:
     """start_app settings for AUTH_MODE=password on the accounts and chats in `data`."""
     return {"AUTH_MODE": "password", "DATA_DIR": str(data), "UPLOAD_DIR": str(data / "uploads")}
-
-
-def _python() -> str:
-    import sys
-
-    return sys.executable
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ def process_url() -> Iterator[str]:
         log=log,
     )
     try:
-        wait_http(f"http://127.0.0.1:{port}/health", proc, log, timeout=30)
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=30, proc=proc, log=log)
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)

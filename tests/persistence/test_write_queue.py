@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
-from chainlit.element import Text
+from chainlit.element import File, Text
 from chainlit.user import User
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -23,6 +23,7 @@ create = AppDataLayer.create_step.__wrapped__  # type: ignore[attr-defined]
 delete = AppDataLayer.delete_step.__wrapped__  # type: ignore[attr-defined]
 element = AppDataLayer.create_element.__wrapped__  # type: ignore[attr-defined]
 stock_create = SQLAlchemyDataLayer.create_step.__wrapped__  # type: ignore[attr-defined]
+stock_element = SQLAlchemyDataLayer.create_element.__wrapped__  # type: ignore[attr-defined]
 
 
 async def _thread(layer: AppDataLayer) -> str:
@@ -77,6 +78,50 @@ async def test_batched_writes_store_what_chainlit_would_have_written_one_by_one(
     # The started step kept the input its end did not repeat, and took the end's output.
     assert got[ours_steps[1]["id"]]["input"] == "the question"
     assert got[ours_steps[1]["id"]]["output"] == "3 passages"
+
+
+async def _element_rows(layer: AppDataLayer, thread_id: str) -> dict[str, dict[str, Any]]:
+    async with layer.engine.connect() as conn:
+        result = await conn.execute(
+            text('SELECT * FROM elements WHERE "threadId" = :t'), {"t": thread_id}
+        )
+        return {row["id"]: dict(row) for row in result.mappings()}
+
+
+async def test_an_element_is_queued_stored_and_read_back_as_chainlit_would_store_it(
+    layer, tmp_path
+):
+    thread_id = await _thread(layer)
+    step = {**full_step(thread_id), "output": "the answer [1]"}
+    await create(layer, dict(step))
+    upload = tmp_path / "notes.txt"
+    upload.write_bytes(b"uploaded bytes")
+
+    where = {"for_id": step["id"], "thread_id": thread_id}
+
+    def made() -> list[Any]:
+        return [
+            Text(name="[1]", content="cited text", display="side", **where),
+            File(name="notes.txt", path=str(upload), mime="text/plain", **where),
+        ]
+
+    ours, stock = made(), made()
+    for mine, theirs in zip(ours, stock, strict=True):
+        await element(layer, mine)
+        assert layer.writes.pending  # joined the write queue, not written on its own
+        await stock_element(layer, theirs)  # Chainlit's own, one statement
+    thread = await layer.get_thread(thread_id)
+    assert thread is not None
+    assert {e["id"] for e in thread["elements"] or []} == {e.id for e in ours + stock}
+    rows = await _element_rows(layer, thread_id)
+    for mine, theirs in zip(ours, stock, strict=True):
+        a, b = rows[mine.id], rows[theirs.id]
+        assert {k: str(v).replace(mine.id, "ID") for k, v in a.items()} == {
+            k: str(v).replace(theirs.id, "ID") for k, v in b.items()
+        }
+        assert a["objectKey"].startswith(f"{thread['userId']}/{mine.id}")
+        stored = layer.storage_provider.path_for(a["objectKey"]).read_bytes()
+        assert stored == (b"cited text" if mine.name == "[1]" else b"uploaded bytes")
 
 
 async def test_a_read_sees_writes_still_queued(layer):

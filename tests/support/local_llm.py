@@ -51,7 +51,7 @@ def start_local_llm(
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        wait_http(f"{base_url}/models", proc, log, timeout=timeout)
+        wait_http(f"{base_url}/models", timeout=timeout, proc=proc, log=log)
     except BaseException:
         stop(proc)
         raise
