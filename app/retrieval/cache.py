@@ -150,6 +150,15 @@ class IndexCache:
         )
 
     # --- documents --------------------------------------------------------------------
+    def doc_ids(self) -> set[str]:
+        """The documents the cache holds a file for: one listing, so that a folder scan
+        doesn't try to open a cache file for each of 20,000 files it has none for."""
+        try:
+            names = os.listdir(os.path.join(self.root, "docs"))
+        except OSError:
+            return set()
+        return {n[:-5] for n in names if n.endswith(".json") and not n.startswith(".")}
+
     def load_doc(self, doc_id: str, name: str) -> CachedDoc | None:
         path = self._doc_path(doc_id)
         try:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,14 @@ from app.retrieval.types import Chunk, DocumentRejected, Hit, IngestResult
 log = logging.getLogger(__name__)
 
 Pending = tuple[CachedDoc, str, str | None]  # parsed document, source, scope
+
+
+@dataclass(slots=True)
+class _Scan:
+    """One folder scan's lookups: the document cache's files, and the pool's futures."""
+
+    cached: set[str]  # doc ids the document cache has a file for
+    parsing: dict[str, Future] = field(default_factory=dict)  # rel path -> its outcome
 
 
 class Library:
@@ -216,14 +225,15 @@ class Library:
         return FileEntry(st.st_size, st.st_mtime_ns, content_id(data)), data
 
     def _load_or_submit(
-        self, parsing: dict[str, Future], path: str, rel: str, entry: FileEntry, data: bytes | None
+        self, scan: _Scan, path: str, rel: str, entry: FileEntry, data: bytes | None
     ) -> tuple[CachedDoc | None, FileEntry]:
         """The cached document, or None once the file is handed to the pool (its outcome
-        will be `parsing[rel]`)."""
+        will be `scan.parsing[rel]`)."""
         name = os.path.basename(path)
-        cached = self._cache.load_doc(entry.doc_id, name)
-        if cached is not None:
-            return cached, entry
+        if entry.doc_id in scan.cached:
+            cached = self._cache.load_doc(entry.doc_id, name)
+            if cached is not None:
+                return cached, entry
         if data is None:
             data = read_file(path, self.settings.max_upload_bytes, rel)
             if content_id(data) != entry.doc_id:  # changed within the same mtime tick
@@ -231,7 +241,7 @@ class Library:
         # Not written to the document cache: the saved index (store.py) already keeps the
         # folder's documents, and the file itself is there to re-parse if that is lost;
         # creating 20,000 small files was a third of a cold start.
-        parsing[rel] = POOL.submit(data, name, self._limits, self._chunking)
+        scan.parsing[rel] = POOL.submit(data, name, self._limits, self._chunking)
         return None, entry
 
     def _gather(self) -> tuple[dict[str, FileEntry], list[Pending], dict[str, str], int]:
@@ -244,7 +254,7 @@ class Library:
         claimed = set(manifest.extra)
         # Known files first, so that of two identical files the one indexed earlier stays.
         known = manifest.files
-        parsing: dict[str, Future] = {}
+        scan = _Scan(self._cache.doc_ids())
         for path, rel in sorted(self._scan(), key=lambda item: item[1] not in known):
             try:
                 self._check_type(os.path.basename(path))
@@ -259,7 +269,7 @@ class Library:
                 new_files[rel] = entry
                 if current.get(rel) == entry.doc_id:
                     continue
-                cached, new_files[rel] = self._load_or_submit(parsing, path, rel, entry, data)
+                cached, new_files[rel] = self._load_or_submit(scan, path, rel, entry, data)
                 found.append((cached, rel))
             except DocumentRejected as e:
                 skipped[rel] = e.reason
@@ -267,7 +277,7 @@ class Library:
             except OSError as e:
                 skipped[rel] = f"{rel} could not be read ({e.strerror or e})"
         # Waits for the pool's children; the scan above read files while they parsed.
-        parsed: dict[str, Outcome] = {rel: f.result() for rel, f in parsing.items()}
+        parsed: dict[str, Outcome] = {rel: f.result() for rel, f in scan.parsing.items()}
         return new_files, _collect(found, parsed, new_files, skipped), skipped, len(parsed)
 
     def sync(self) -> None:

@@ -161,6 +161,45 @@ def test_a_child_that_crashes_costs_only_its_file():
         assert pid not in pool.children
 
 
+@pytest.mark.parametrize(
+    "hostile, limits",
+    [
+        (
+            (slow_pdf, "report.pdf"),
+            ParseLimits(20 * MB, 10**8, cpu_seconds=1, memory_bytes=300 * MB),
+        ),
+        (
+            (functools.partial(docx_bomb, 60 * MB, empty_runs=True), "runs.docx"),
+            ParseLimits(20 * MB, 200_000, cpu_seconds=30, memory_bytes=64 * MB),
+        ),
+    ],
+    ids=["killed-over-cpu", "exits-out-of-memory"],
+)
+def test_a_file_sent_ahead_to_a_child_that_stops_goes_to_the_next_child(hostile, limits):
+    # Every file here counts as small, so each next file is sent to the child while it
+    # parses the one before: the file behind the hostile one was never started there.
+    make, name = hostile
+    with ParsePool(workers=1, urgent_extra=0, ahead_bytes=64 * MB) as pool:
+        futures = [
+            pool.submit(d, n, limits, CHUNKING) for d, n in [(make(), name), good(1), good(2)]
+        ]
+        first_child = wait_for(lambda: pool.children, "the parser child")
+        outcomes = [f.result() for f in futures]
+        assert pool.children != first_child
+    assert isinstance(outcomes[0], DocumentRejected)
+    assert outcomes[1:] == [here(*good(1), limits), here(*good(2), limits)]
+
+
+def test_a_scan_reads_on_while_the_children_are_busy():
+    # Small files queue up to QUEUE_BYTES: the scan isn't held to the children's pace (nor
+    # to the second it takes the first child's fork server to start).
+    with ParsePool(workers=1, urgent_extra=0) as pool:
+        busy = pool.submit(slow_pdf(), "report.pdf", UNHURRIED, CHUNKING)
+        queued = [pool.submit(*good(i), UNHURRIED, CHUNKING) for i in range(200)]
+        assert not busy.done()
+        assert [f.result() for f in queued[:2]] == [here(*good(i), UNHURRIED) for i in range(2)]
+
+
 def test_children_exit_when_idle_and_the_pool_still_takes_work():
     with ParsePool(idle_s=0.2) as pool:
         pool.prepare(*good(1), UNHURRIED, *CHUNKING)
