@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.retrieval.file_rules import FILE_TYPES
+
 _EXAMPLE = "http://localhost:5273/v1"
 
 
@@ -60,19 +62,6 @@ class RoutingPolicy(StrEnum):
     AUTO = "auto"
     ALWAYS = "always"
     NEVER = "never"
-
-
-# Every file type a document can be: extension -> MIME type. The loaders pick a parser by
-# the MIME type, the upload dialog filters by it, and ALLOWED_UPLOAD_TYPES is a subset.
-FILE_TYPES: dict[str, str] = {
-    ".md": "text/markdown",
-    ".markdown": "text/markdown",
-    ".txt": "text/plain",
-    ".html": "text/html",
-    ".htm": "text/html",
-    ".pdf": "application/pdf",
-    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-}
 
 
 def _env(name: str) -> AliasChoices:

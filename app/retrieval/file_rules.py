@@ -11,6 +11,18 @@ from pathlib import Path
 
 MB = 1024 * 1024
 
+# Every file type a document can be: extension -> MIME type. The loaders pick a parser by
+# the MIME type, the upload dialog filters by it, and ALLOWED_UPLOAD_TYPES is a subset.
+FILE_TYPES: dict[str, str] = {
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".txt": "text/plain",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".pdf": "application/pdf",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
 
 def type_problem(name: str, allowed: frozenset[str]) -> str | None:
     """Why a file with this name's extension is not taken (ALLOWED_UPLOAD_TYPES)."""

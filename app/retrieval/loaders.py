@@ -25,8 +25,7 @@ from typing import Any
 
 from lxml import etree
 
-from app.config import FILE_TYPES
-from app.retrieval.file_rules import size_problem, type_problem
+from app.retrieval.file_rules import FILE_TYPES, size_problem, type_problem
 from app.retrieval.types import DocumentRejected
 
 log = logging.getLogger(__name__)
@@ -637,7 +636,7 @@ def _short(e: Exception) -> str:
 
 
 # --- entry point --------------------------------------------------------------------------
-# By MIME type: the extensions that have each are listed once, in app.config.FILE_TYPES.
+# By MIME type: the extensions that have each are listed once, in file_rules.FILE_TYPES.
 _LOADERS: dict[str, Callable[[bytes, str, int], Document]] = {
     "text/markdown": load_markdown,
     "text/plain": load_text,
