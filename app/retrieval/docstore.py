@@ -60,9 +60,6 @@ class DocRecord:
             text,
         )
 
-    def tags(self) -> np.ndarray:
-        return (np.int64(self.num) << ORDINAL_BITS) + np.arange(self.n_chunks, dtype=np.int64)
-
 
 @dataclass(frozen=True, slots=True)
 class LibraryState:

@@ -121,7 +121,8 @@ class Library:
         for scope, batch in by_scope.items():
             group = SHARED if scope is None else self._group_for(scope, groups)
             records = [self._record(cached, source, scope) for cached, source, _ in batch]
-            tags = np.concatenate([r.tags() for r in records])
+            counts = np.fromiter((r.n_chunks for r in records), np.int64, len(records))
+            tags = doc_tags(records[0].num, counts)  # numbered consecutively by _record
             self._index.add_joined([t for c, _, _ in batch for t in c.terms], group, tags)
             for r in records:
                 docs[r.num] = r
