@@ -132,6 +132,6 @@ def test_prepared_in_the_child_matches_chunking_here():
     assert prepared.chunks == [
         (s.start, s.end, s.section, s.page, doc.text[s.start : s.end]) for s in spans
     ]
-    assert prepared.terms == [
+    assert [line.split() for line in prepared.joined_terms] == [
         analyze(index_text(doc.title, s.section, doc.text[s.start : s.end])) for s in spans
     ]
