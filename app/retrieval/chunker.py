@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from itertools import accumulate, chain, groupby
 
 from app.retrieval.loaders import Block, Document
+from app.retrieval.memo import lookup
 from app.tokens import count_tokens
 
 _WORD = re.compile(r"\S+")
@@ -36,38 +37,13 @@ _TOKENS: dict[str, int] = {}
 _MAX_MEMO = 200_000
 
 
-def _word_tokens(word: str) -> int:
-    n = _TOKENS.get(word)
-    if n is None:
-        if len(_TOKENS) >= _MAX_MEMO:
-            _TOKENS.clear()
+def _learn(words: list[str]) -> None:
+    if len(_TOKENS) + len(words) > _MAX_MEMO:
+        _TOKENS.clear()
+    for w in words:
         # Inside running text a word is preceded by a space; o200k's pre-tokenizer splits
         # at those spaces, so per-word counts add up to the count of the joined text (±1-2).
-        n = _TOKENS[word] = count_tokens(" " + word)
-    return n
-
-
-def _learn(words: list[str]) -> None:
-    for w in set(words).difference(_TOKENS):  # (a set: a rare word is often met twice)
-        _word_tokens(w)
-
-
-def _token_counts(words: list[str]) -> list[int]:
-    try:
-        return list(map(_TOKENS.__getitem__, words))  # a C-level loop over the memo
-    except KeyError:  # a word not memoised yet
-        return list(map(_word_tokens, words))
-
-
-def _total_tokens(words: list[str]) -> int:
-    try:
-        return sum(map(_TOKENS.__getitem__, words))
-    except KeyError:  # words not memoised yet: most sections of a new folder have one
-        _learn(words)
-    try:
-        return sum(map(_TOKENS.__getitem__, words))
-    except KeyError:  # the memo filled up and was cleared meanwhile
-        return sum(map(_word_tokens, words))
+        _TOKENS[w] = count_tokens(" " + w)
 
 
 def _ends_sentence(word: str) -> bool:
@@ -163,9 +139,10 @@ def _section_spans(
     if not words:
         return []
     size, _, tail = sizes
-    if _total_tokens(words) <= size * tail:  # the common case: the section is one chunk
+    tokens = lookup(_TOKENS, words, _learn)
+    if sum(tokens) <= size * tail:  # the common case: the section is one chunk
         return [_whole(text, blocks, per_block)]
-    sec = _section(words, [len(ws) for ws in per_block], _token_counts(words))
+    sec = _section(words, [len(ws) for ws in per_block], tokens)
     return _long_section(text, blocks, sec, sizes)
 
 
