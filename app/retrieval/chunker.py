@@ -56,7 +56,6 @@ def _ends_sentence(word: str) -> bool:
 class _Section:
     """One section's words, in the flat form the cutting rules below work on."""
 
-    words: list[str]
     prefix: list[int]  # prefix[k]: tokens of words[:k], so any run's size is a subtraction
     para_ends: list[int]  # indices of the last word of each block (a paragraph end)
     sentence_ends: list[int]  # indices of words that end a sentence
@@ -65,7 +64,6 @@ class _Section:
 def _section(words: list[str], per_block: list[int], tokens: list[int]) -> _Section:
     para_ends = list(accumulate(n for n in per_block if n))
     return _Section(
-        words,
         [0, *accumulate(tokens)],
         [k - 1 for k in para_ends],
         [k for k, w in enumerate(words) if _ends_sentence(w)],
@@ -77,7 +75,7 @@ def _cut(sec: _Section, i: int, size: int) -> int:
     back to the last paragraph end, else sentence end, that keeps the chunk half full."""
     prefix = sec.prefix
     j = bisect_right(prefix, prefix[i] + size, i) - 1  # words i..j-1 fit
-    if j == len(sec.words):
+    if j == len(prefix) - 1:  # up to the section's last word
         return j
     if j == i:  # one word longer than a whole chunk: keep it whole rather than split it
         return i + 1
@@ -106,7 +104,7 @@ def _long_section(
     """(start, end) of each chunk of a section too long for one chunk."""
     size, overlap, tail = sizes
     starts, ends = _word_spans(text, blocks)
-    n, total = len(sec.words), sec.prefix[-1]
+    n, total = len(sec.prefix) - 1, sec.prefix[-1]
     out = []
     i = 0
     while True:
