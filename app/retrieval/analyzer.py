@@ -12,6 +12,8 @@ import unicodedata
 
 import Stemmer
 
+from app.retrieval.memo import lookup
+
 # Word characters, keeping inner apostrophes out: "don't" -> "don", "t" (then stopwords).
 _WORD = re.compile(r"\w+")
 
@@ -78,13 +80,7 @@ def _learn(new: list[str]) -> None:
 
 def terms_of_words(toks: list[str]) -> list[str]:
     """The index term of each normalised word, "" for a stopword."""
-    # A KeyError rather than `None in stems`: comparing every stem with None cost a third
-    # of indexing a chunk whose words are all known (the usual case).
-    while True:
-        try:
-            return list(map(_cache.__getitem__, toks))
-        except KeyError:  # unseen words (or ones a concurrent clear evicted): stem them
-            _learn(list(set(toks).difference(_cache)))
+    return lookup(_cache, toks, _learn)
 
 
 def analyze(text: str) -> list[str]:

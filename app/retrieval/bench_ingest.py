@@ -8,8 +8,8 @@ the gap between consecutive wake-ups. Measured in one run:
              .docx, a Markdown line that broke the old heading regex, a 20 MB text file)
              plus a knowledge-folder scan, all through the app's own path: the ingestion
              pool, the parser pool's long-lived contained children, chunking and indexing
-  in-process the same files parsed in this process on the default executor, without
-             the parser processes, for comparison
+  in-process the same files through the parser child's job (parse, chunk, analyse) in
+             this process on the default executor, without the parser processes
 
 Before those, the latency of small good uploads (each in its own chat): the first with no
 parser child running, then the median of the next ones; and during the hostile burst, a
@@ -30,12 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.config import load_settings
-from app.retrieval.chunker import chunk_document
+from app.config import Settings, load_settings
 from app.retrieval.hostile_files import docx_bomb, quadratic_html
 from app.retrieval.ingest import run_ingest
+from app.retrieval.isolation import ParseLimits, prepare_job, unpack_prepared
 from app.retrieval.library import Library
-from app.retrieval.loaders import parse_document
 from app.retrieval.parsepool import POOL
 from app.retrieval.types import DocumentRejected
 
@@ -155,11 +154,15 @@ async def _upload_all(library: Library, files: list[Path], good: Path) -> list[s
     return [r for r in results if r is not None]
 
 
-async def _in_process(files: list[Path], max_bytes: int, max_chars: int) -> list[str]:
+async def _in_process(files: list[Path], settings: Settings) -> list[str]:
+    """The pool's job (parse, chunk, analyse, unpack), run here on the default executor."""
+    limits = ParseLimits.from_settings(settings)
+    chunking = (settings.chunk_tokens, settings.chunk_overlap)
+
     def one(path: Path) -> str:
         try:
-            doc = parse_document(path.read_bytes(), path.name, max_bytes, max_chars)
-            return f"{path.name}: {len(chunk_document(doc, 300, 45))} chunks"
+            doc = unpack_prepared(prepare_job(path.read_bytes(), path.name, limits, *chunking))
+            return f"{path.name}: {len(doc.chunks)} chunks"
         except DocumentRejected as e:
             return f"{path.name}: refused ({e})"
 
@@ -194,7 +197,7 @@ async def run(work_dir: Path, baseline_s: float, compare: bool) -> dict:
     if compare:
         row, compared = await measure(
             "same files in-process (no parser process)",
-            lambda: _in_process(files, settings.max_upload_bytes, settings.max_extracted_chars),
+            lambda: _in_process(files, settings),
         )
         rows.append(row)
     return {"rows": rows, "outcomes": outcomes, "in_process_outcomes": compared, **latency}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from itertools import accumulate, chain, groupby
 
 from app.retrieval.loaders import Block, Document
+from app.retrieval.memo import lookup
 from app.tokens import count_tokens
 
 _WORD = re.compile(r"\S+")
@@ -36,38 +37,13 @@ _TOKENS: dict[str, int] = {}
 _MAX_MEMO = 200_000
 
 
-def _word_tokens(word: str) -> int:
-    n = _TOKENS.get(word)
-    if n is None:
-        if len(_TOKENS) >= _MAX_MEMO:
-            _TOKENS.clear()
+def _learn(words: list[str]) -> None:
+    if len(_TOKENS) + len(words) > _MAX_MEMO:
+        _TOKENS.clear()
+    for w in words:
         # Inside running text a word is preceded by a space; o200k's pre-tokenizer splits
         # at those spaces, so per-word counts add up to the count of the joined text (±1-2).
-        n = _TOKENS[word] = count_tokens(" " + word)
-    return n
-
-
-def _learn(words: list[str]) -> None:
-    for w in set(words).difference(_TOKENS):  # (a set: a rare word is often met twice)
-        _word_tokens(w)
-
-
-def _token_counts(words: list[str]) -> list[int]:
-    try:
-        return list(map(_TOKENS.__getitem__, words))  # a C-level loop over the memo
-    except KeyError:  # a word not memoised yet
-        return list(map(_word_tokens, words))
-
-
-def _total_tokens(words: list[str]) -> int:
-    try:
-        return sum(map(_TOKENS.__getitem__, words))
-    except KeyError:  # words not memoised yet: most sections of a new folder have one
-        _learn(words)
-    try:
-        return sum(map(_TOKENS.__getitem__, words))
-    except KeyError:  # the memo filled up and was cleared meanwhile
-        return sum(map(_word_tokens, words))
+        _TOKENS[w] = count_tokens(" " + w)
 
 
 def _ends_sentence(word: str) -> bool:
@@ -80,7 +56,6 @@ def _ends_sentence(word: str) -> bool:
 class _Section:
     """One section's words, in the flat form the cutting rules below work on."""
 
-    words: list[str]
     prefix: list[int]  # prefix[k]: tokens of words[:k], so any run's size is a subtraction
     para_ends: list[int]  # indices of the last word of each block (a paragraph end)
     sentence_ends: list[int]  # indices of words that end a sentence
@@ -89,7 +64,6 @@ class _Section:
 def _section(words: list[str], per_block: list[int], tokens: list[int]) -> _Section:
     para_ends = list(accumulate(n for n in per_block if n))
     return _Section(
-        words,
         [0, *accumulate(tokens)],
         [k - 1 for k in para_ends],
         [k for k, w in enumerate(words) if _ends_sentence(w)],
@@ -101,7 +75,7 @@ def _cut(sec: _Section, i: int, size: int) -> int:
     back to the last paragraph end, else sentence end, that keeps the chunk half full."""
     prefix = sec.prefix
     j = bisect_right(prefix, prefix[i] + size, i) - 1  # words i..j-1 fit
-    if j == len(sec.words):
+    if j == len(prefix) - 1:  # up to the section's last word
         return j
     if j == i:  # one word longer than a whole chunk: keep it whole rather than split it
         return i + 1
@@ -130,7 +104,7 @@ def _long_section(
     """(start, end) of each chunk of a section too long for one chunk."""
     size, overlap, tail = sizes
     starts, ends = _word_spans(text, blocks)
-    n, total = len(sec.words), sec.prefix[-1]
+    n, total = len(sec.prefix) - 1, sec.prefix[-1]
     out = []
     i = 0
     while True:
@@ -163,9 +137,10 @@ def _section_spans(
     if not words:
         return []
     size, _, tail = sizes
-    if _total_tokens(words) <= size * tail:  # the common case: the section is one chunk
+    tokens = lookup(_TOKENS, words, _learn)
+    if sum(tokens) <= size * tail:  # the common case: the section is one chunk
         return [_whole(text, blocks, per_block)]
-    sec = _section(words, [len(ws) for ws in per_block], _token_counts(words))
+    sec = _section(words, [len(ws) for ws in per_block], tokens)
     return _long_section(text, blocks, sec, sizes)
 
 

@@ -9,6 +9,7 @@ terms of `index_text`, the app's default.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from app.retrieval.analyzer import analyze
 from app.retrieval.chunker import index_text
@@ -19,6 +20,14 @@ def chunk_terms(title: str, section: str | None, text: str, head_weight: int = 1
         return analyze(index_text(title, section, text))
     head = analyze(index_text(title, section, ""))
     return head * head_weight + analyze(text)
+
+
+@lru_cache(maxsize=512)
+def feedback_terms(title: str, section: str | None, text: str) -> list[str]:
+    """`chunk_terms`, remembered for the last 512 chunks. RM3 needs the terms of each
+    search's best chunks, and the same chunks come back for related questions. Keyed by
+    content, so never stale. The list is shared between callers: read it, don't change it."""
+    return chunk_terms(title, section, text)
 
 
 def joined_chunk_terms(

@@ -27,8 +27,9 @@ def quadratic_html(kind: str = "comments", size: int = 400_000) -> bytes:
 
 
 def attribute_bomb_html(attributes: int = 200_000) -> bytes:
-    """One tag with a huge number of distinct attributes: libxml2 checks them for
-    duplicates pairwise, so this is quadratic even in lxml (~15 s at 100k attributes)."""
+    """One tag with a huge number of distinct attributes: a libxml2 that checks them for
+    duplicates pairwise takes quadratic time even in lxml (~15 s at 100k attributes).
+    The libxml2 2.14 bundled with lxml 6 hashes them: 0.1 s at 200k."""
     attrs = " ".join(f"a{i}=x" for i in range(attributes))
     return f"<html><body><p {attrs}>text</p></body></html>".encode()
 

@@ -128,10 +128,6 @@ class Prepared:
     joined_terms: list[str]  # each chunk's terms joined by spaces, as the library keeps them
     truncated: bool
 
-    @property
-    def terms(self) -> list[list[str]]:
-        return [line.split() for line in self.joined_terms]
-
 
 def died(name: str, exitcode: int | None, limits: ParseLimits) -> str:
     seconds = f"{limits.cpu_seconds:g}"

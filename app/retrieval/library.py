@@ -29,7 +29,7 @@ from app.retrieval.bm25 import SHARED, BM25Index, BM25Params, restore, search
 from app.retrieval.cache import CachedDoc, FileEntry, IndexCache, Manifest, content_id, signature
 from app.retrieval.docstore import DocRecord, InMemoryChunks, LibraryState, doc_tags, slots_of
 from app.retrieval.expansion import RM3, rm3_search
-from app.retrieval.fields import chunk_terms
+from app.retrieval.fields import feedback_terms
 from app.retrieval.file_rules import type_problem
 from app.retrieval.isolation import ParseLimits, Prepared
 from app.retrieval.loaders import read_file
@@ -433,7 +433,7 @@ def _collect(
 
 def _terms_of(st: LibraryState) -> Callable[[np.ndarray], list[list[str]]]:
     """The index terms of chunks, re-analysed from their text (a handful per search)."""
-    return lambda slots: [chunk_terms(c.title, c.section, c.text) for c in st.chunks_at(slots)]
+    return lambda slots: [feedback_terms(c.title, c.section, c.text) for c in st.chunks_at(slots)]
 
 
 def _since(t0: float) -> float:

@@ -10,7 +10,7 @@ from app.retrieval.analyzer import analyze
 from app.retrieval.bm25 import BM25Index, search, search_weighted
 from app.retrieval.chunker import index_text
 from app.retrieval.expansion import RM3, relevance_model, rm3_search, rm3_weights
-from app.retrieval.fields import chunk_terms
+from app.retrieval.fields import chunk_terms, feedback_terms
 from app.retrieval.library import Library
 
 VOCAB = list("abcdefgh")
@@ -79,6 +79,14 @@ def test_head_weight_repeats_title_and_heading_terms():
     assert chunk_terms("Guide", "Setup", body) == analyze(index_text("Guide", "Setup", body))
     assert chunk_terms("Guide", "Setup", body, 3) == ["guid", "setup"] * 3 + analyze(body)
     assert chunk_terms("", None, body, 2) == analyze(body)
+
+
+def test_feedback_terms_are_the_chunk_terms_remembered():
+    body = "Install the service with winget."
+    first = feedback_terms("Guide", "Setup", body)
+    assert first == chunk_terms("Guide", "Setup", body)
+    assert feedback_terms("Guide", "Setup", body) is first  # not analysed again
+    assert feedback_terms("Guide", None, body) == chunk_terms("Guide", None, body)
 
 
 def test_library_searches_with_rm3_when_set(make_settings, knowledge):

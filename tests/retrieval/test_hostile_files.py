@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.retrieval.hostile_files import docx_bomb, quadratic_html
+from app.retrieval.hostile_files import attribute_bomb_html, docx_bomb, quadratic_html
 from app.retrieval.isolation import ParseLimits, Prepared, prepare_job, unpack_prepared
 from app.retrieval.loaders import parse_document
 from app.retrieval.parsepool import POOL
@@ -36,6 +36,14 @@ def prepare(data: bytes, name: str, limits: ParseLimits = LIMITS) -> Prepared:
 def test_html_that_was_quadratic_parses_within_the_limits(kind, size):
     doc = prepare(quadratic_html(kind, size), "hostile.html")
     assert [(c[2], c[4]) for c in doc.chunks] == [("Before", "Before\n\nText before the blob.")]
+
+
+def test_html_with_an_attribute_bomb_parses_within_the_limits():
+    # 200,000 distinct attributes on one tag (1.9 MB): about a minute, past the CPU limit,
+    # in a libxml2 that checks them for duplicates pairwise. Their element's text survives.
+    doc = prepare(attribute_bomb_html(), "attrs.html")
+    assert doc.title == "attrs"
+    assert [c[4] for c in doc.chunks] == ["text"]
 
 
 def test_markdown_heading_lines_parse_within_the_limits():
@@ -132,6 +140,6 @@ def test_prepared_in_the_child_matches_chunking_here():
     assert prepared.chunks == [
         (s.start, s.end, s.section, s.page, doc.text[s.start : s.end]) for s in spans
     ]
-    assert prepared.terms == [
+    assert [line.split() for line in prepared.joined_terms] == [
         analyze(index_text(doc.title, s.section, doc.text[s.start : s.end])) for s in spans
     ]
