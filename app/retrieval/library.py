@@ -432,7 +432,7 @@ def _collect(
 
 
 def _terms_of(st: LibraryState) -> Callable[[np.ndarray], list[list[str]]]:
-    """The index terms of chunks, re-analysed from their text (a handful per search)."""
+    """The index terms of chunks, analysed from their text (a handful per search, remembered)."""
     return lambda slots: [feedback_terms(c.title, c.section, c.text) for c in st.chunks_at(slots)]
 
 
