@@ -24,6 +24,6 @@ def lookup(
         try:
             return list(map(memo.__getitem__, keys))  # a C-level loop over the memo
         except KeyError:  # unseen keys (or ones a concurrent clear of the memo evicted)
-            # A set filled in the keys' order: the term encoder numbers new words in its
-            # order, which must not change when this code does.
+            # Each missing key once, in the set's (hash) order: the term encoder numbers
+            # new words in this order, as it did before this loop had one home.
             learn(list(set(filterfalse(memo.__contains__, keys))))
