@@ -14,11 +14,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from app.retrieval.analyzer import analyze
-    from app.retrieval.library import Library
-    from app.retrieval.loaders import Document, load_document
-    from app.retrieval.types import Chunk, DocumentRejected, Hit, IngestResult
+if TYPE_CHECKING:  # the names as type checkers see them (`as`: re-exported)
+    from app.retrieval.analyzer import analyze as analyze
+    from app.retrieval.library import Library as Library
+    from app.retrieval.loaders import Document as Document
+    from app.retrieval.loaders import load_document as load_document
+    from app.retrieval.types import Chunk as Chunk
+    from app.retrieval.types import DocumentRejected as DocumentRejected
+    from app.retrieval.types import Hit as Hit
+    from app.retrieval.types import IngestResult as IngestResult
 
 _HOMES = {
     "analyze": "app.retrieval.analyzer",
@@ -31,16 +35,7 @@ _HOMES = {
     "IngestResult": "app.retrieval.types",
 }
 
-__all__ = [
-    "Chunk",
-    "Document",
-    "DocumentRejected",
-    "Hit",
-    "IngestResult",
-    "Library",
-    "analyze",
-    "load_document",
-]
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str) -> Any:
